@@ -1,0 +1,624 @@
+//! The announcement rules of Kube-OVN's speaker, as a pure function from cluster state and speaker
+//! options to the intent. No I/O, no clock, no randomness: the same input in any order gives the
+//! same bytes.
+//!
+//! Each object kind has a rule function returning [`Finding`]s: the prefixes an object concerns and
+//! whether (and under which policy) this speaker announces them, or why not. `compile` folds them
+//! into routes and diagnostics; `explain` shows them to a human.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::diagnostic::Diagnostic;
+use crate::intent::{self, Intent, NextHop, Route, Source};
+use crate::model::{BgpAnnotation, Family, Kind, ObjectRef, Policy};
+use crate::options::{SpeakerMode, SpeakerOptions};
+use crate::snapshot::{
+    EipInfo, Liveness, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo,
+};
+
+/// What the rules decided for some prefixes of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub object: ObjectRef,
+    /// The prefixes concerned: announced ones, or those that would be.
+    pub prefixes: Vec<IpNet>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Announced { policy: Policy, because: Because },
+    NotAnnounced(Reason),
+}
+
+/// Which rule announced a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Because {
+    OwnAnnotation(BgpAnnotation),
+    InheritedFromSubnet { subnet: String, value: BgpAnnotation },
+    GatewayEip { gateway: String },
+}
+
+/// Why a prefix is not announced by this speaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    NoAnnotation,
+    InvalidAnnotation(String),
+    /// `cluster`/`local` (or anything but true/yes) on a Service or IptablesEIP.
+    UnsupportedValue { kind: Kind, value: String },
+    OtherNode { pod_node: Option<String>, speaker_node: String },
+    NotAlive(Liveness),
+    HostNetwork,
+    SubnetNotReady { subnet: String, reason: Option<String> },
+    SubnetUnknown { subnet: String },
+    NoSubnet { provider: String },
+    NoAddresses,
+    /// A Local subnet: its CIDR is not announced, its pods are, by the speaker on their node.
+    LocalSubnetCidr,
+    AnnounceClusterIpOff,
+    NotClusterIp { service_type: String },
+    Headless,
+    EipNotReady,
+    EipOtherGateway { label: Option<String>, gateway: String },
+    IgnoredInMode { mode: &'static str },
+    FamilyNotCarried(Family),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::NoAnnotation => write!(f, "no ovn.kubernetes.io/bgp annotation"),
+            Reason::InvalidAnnotation(v) => write!(
+                f,
+                "invalid ovn.kubernetes.io/bgp value {v:?} (use true, yes, cluster or local)"
+            ),
+            Reason::UnsupportedValue { kind, value } => write!(
+                f,
+                "ovn.kubernetes.io/bgp={value:?} is not supported on a {kind}; only \"true\" or \"yes\" are"
+            ),
+            Reason::OtherNode { pod_node, speaker_node } => match pod_node {
+                Some(n) => write!(
+                    f,
+                    "policy local and the pod runs on node {n}, not on this speaker's node {speaker_node}"
+                ),
+                None => write!(
+                    f,
+                    "policy local and the pod is not scheduled on a node (this speaker's node is {speaker_node})"
+                ),
+            },
+            Reason::NotAlive(l) => write!(
+                f,
+                "the pod is not alive ({})",
+                match l {
+                    Liveness::Succeeded => "phase Succeeded",
+                    Liveness::Failed => "phase Failed",
+                    Liveness::Evicted => "evicted",
+                    Liveness::Terminating => "being deleted",
+                    Liveness::Alive => "alive",
+                }
+            ),
+            Reason::HostNetwork => write!(f, "the pod uses the host network"),
+            Reason::SubnetNotReady { subnet, reason } => match reason {
+                Some(r) => write!(f, "subnet {subnet} is not ready ({r})"),
+                None => write!(f, "subnet {subnet} is not ready"),
+            },
+            Reason::SubnetUnknown { subnet } => write!(f, "subnet {subnet} is not in the input"),
+            Reason::NoSubnet { provider } => write!(
+                f,
+                "no {provider}.kubernetes.io/logical_switch annotation names the subnet of these IPs"
+            ),
+            Reason::NoAddresses => write!(f, "the object has no IP address to announce"),
+            Reason::LocalSubnetCidr => write!(
+                f,
+                "policy local: the subnet CIDR is not announced; its pods are announced by the speaker on their node"
+            ),
+            Reason::AnnounceClusterIpOff => {
+                write!(f, "--announce-cluster-ip is off")
+            }
+            Reason::NotClusterIp { service_type } => {
+                write!(f, "the service is of type {service_type}, not ClusterIP")
+            }
+            Reason::Headless => write!(f, "the service is headless (clusterIP: None)"),
+            Reason::EipNotReady => write!(f, "the EIP is not ready (status.ready is false)"),
+            Reason::EipOtherGateway { label, gateway } => match label {
+                Some(l) => write!(f, "the EIP belongs to NAT gateway {l}, not to {gateway}"),
+                None => write!(
+                    f,
+                    "the EIP has no ovn.kubernetes.io/vpc-nat-gw-name label (this speaker serves {gateway})"
+                ),
+            },
+            Reason::IgnoredInMode { mode } => write!(f, "not announced in {mode} mode"),
+            Reason::FamilyNotCarried(family) => write!(
+                f,
+                "no neighbor carries {family} (add a neighbor of that family or --extended-nexthop)"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Because {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Because::OwnAnnotation(v) => write!(f, "annotation ovn.kubernetes.io/bgp={}", v.as_str()),
+            Because::InheritedFromSubnet { subnet, value } => write!(
+                f,
+                "inherited from Subnet/{subnet} annotation ovn.kubernetes.io/bgp={}",
+                value.as_str()
+            ),
+            Because::GatewayEip { gateway } => write!(
+                f,
+                "annotation ovn.kubernetes.io/bgp on an EIP of NAT gateway {gateway}"
+            ),
+        }
+    }
+}
+
+fn host_prefix(ip: IpAddr) -> IpNet {
+    // A host prefix length (32 or 128) is always valid for its own family.
+    IpNet::from(ip)
+}
+
+fn finding(object: &ObjectRef, prefixes: Vec<IpNet>, outcome: Outcome) -> Finding {
+    Finding {
+        object: object.clone(),
+        prefixes,
+        outcome,
+    }
+}
+
+fn not(object: &ObjectRef, prefixes: Vec<IpNet>, reason: Reason) -> Finding {
+    finding(object, prefixes, Outcome::NotAnnounced(reason))
+}
+
+/// The mode name used in reasons and diagnostics.
+fn mode_name(options: &SpeakerOptions) -> &'static str {
+    match options.mode {
+        SpeakerMode::Node { .. } => "node",
+        SpeakerMode::NatGateway { .. } => "NAT-gateway",
+    }
+}
+
+/// Subnet rule: Cluster announces every CIDR of a ready subnet.
+pub fn subnet_findings(subnet: &SubnetInfo, options: &SpeakerOptions, origin_is_manifest: bool) -> Vec<Finding> {
+    let object = ObjectRef::cluster(Kind::Subnet, &subnet.name);
+    let prefixes = subnet.cidrs.clone();
+    if matches!(options.mode, SpeakerMode::NatGateway { .. }) {
+        return vec![not(&object, prefixes, Reason::IgnoredInMode { mode: mode_name(options) })];
+    }
+    let Some(value) = &subnet.bgp else {
+        return vec![not(&object, prefixes, Reason::NoAnnotation)];
+    };
+    let Some(policy) = value.policy() else {
+        return vec![not(&object, prefixes, Reason::InvalidAnnotation(value.as_str().to_string()))];
+    };
+    if !subnet_ready(subnet, origin_is_manifest) {
+        return vec![not(&object, prefixes, subnet_not_ready(subnet))];
+    }
+    if prefixes.is_empty() {
+        return vec![not(&object, prefixes, Reason::NoAddresses)];
+    }
+    match policy {
+        Policy::Cluster => vec![finding(
+            &object,
+            prefixes,
+            Outcome::Announced {
+                policy,
+                because: Because::OwnAnnotation(value.clone()),
+            },
+        )],
+        Policy::Local => vec![not(&object, prefixes, Reason::LocalSubnetCidr)],
+    }
+}
+
+fn subnet_ready(subnet: &SubnetInfo, origin_is_manifest: bool) -> bool {
+    match subnet.readiness {
+        Readiness::Ready => true,
+        Readiness::NoStatus => origin_is_manifest,
+        Readiness::NotReady { .. } => false,
+    }
+}
+
+fn subnet_not_ready(subnet: &SubnetInfo) -> Reason {
+    Reason::SubnetNotReady {
+        subnet: subnet.name.clone(),
+        reason: match &subnet.readiness {
+            Readiness::NotReady { reason } => reason.clone(),
+            Readiness::NoStatus => Some("no status yet".to_string()),
+            Readiness::Ready => None,
+        },
+    }
+}
+
+/// Pod rule: each attachment's IPs, under the pod's policy or else its subnet's.
+pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions) -> Vec<Finding> {
+    let object = ObjectRef::namespaced(Kind::Pod, &pod.namespace, &pod.name);
+    let all: Vec<IpNet> = pod
+        .attachments
+        .iter()
+        .flat_map(|a| a.ips.iter().copied().map(host_prefix))
+        .collect();
+    let speaker_node = match &options.mode {
+        SpeakerMode::Node { node } => node,
+        SpeakerMode::NatGateway { .. } => {
+            return vec![not(&object, all, Reason::IgnoredInMode { mode: mode_name(options) })];
+        }
+    };
+    if pod.host_network {
+        return vec![not(&object, all, Reason::HostNetwork)];
+    }
+    if pod.liveness != Liveness::Alive {
+        return vec![not(&object, all, Reason::NotAlive(pod.liveness))];
+    }
+    if let Some(BgpAnnotation::Invalid(v)) = &pod.bgp {
+        return vec![not(&object, all, Reason::InvalidAnnotation(v.clone()))];
+    }
+    if pod.attachments.is_empty() {
+        let reason = if pod.bgp.is_some() { Reason::NoAddresses } else { Reason::NoAnnotation };
+        return vec![not(&object, all, reason)];
+    }
+    let origin_is_manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
+    let mut out = Vec::with_capacity(pod.attachments.len());
+    for attachment in &pod.attachments {
+        let prefixes: Vec<IpNet> = attachment.ips.iter().copied().map(host_prefix).collect();
+        let Some(subnet_name) = &attachment.subnet else {
+            out.push(not(&object, prefixes, Reason::NoSubnet { provider: attachment.provider.clone() }));
+            continue;
+        };
+        let Some(subnet) = snapshot.subnets.get(subnet_name) else {
+            out.push(not(&object, prefixes, Reason::SubnetUnknown { subnet: subnet_name.clone() }));
+            continue;
+        };
+        let (policy, because) = match (&pod.bgp, &subnet.bgp) {
+            (Some(own), _) => match own.policy() {
+                Some(p) => (p, Because::OwnAnnotation(own.clone())),
+                None => unreachable!("invalid pod annotation returned above"),
+            },
+            (None, Some(inherited)) => match inherited.policy() {
+                Some(p) => (
+                    p,
+                    Because::InheritedFromSubnet {
+                        subnet: subnet.name.clone(),
+                        value: inherited.clone(),
+                    },
+                ),
+                // The subnet's own finding reports its invalid value.
+                None => {
+                    out.push(not(&object, prefixes, Reason::NoAnnotation));
+                    continue;
+                }
+            },
+            (None, None) => {
+                out.push(not(&object, prefixes, Reason::NoAnnotation));
+                continue;
+            }
+        };
+        if !subnet_ready(subnet, origin_is_manifest) {
+            out.push(not(&object, prefixes, subnet_not_ready(subnet)));
+            continue;
+        }
+        if policy == Policy::Local && pod.node.as_deref() != Some(speaker_node.as_str()) {
+            out.push(not(
+                &object,
+                prefixes,
+                Reason::OtherNode {
+                    pod_node: pod.node.clone(),
+                    speaker_node: speaker_node.clone(),
+                },
+            ));
+            continue;
+        }
+        out.push(finding(&object, prefixes, Outcome::Announced { policy, because }));
+    }
+    out
+}
+
+/// Service rule: ClusterIPs of annotated ClusterIP services, with `--announce-cluster-ip`.
+pub fn service_findings(svc: &ServiceInfo, options: &SpeakerOptions) -> Vec<Finding> {
+    let object = ObjectRef::namespaced(Kind::Service, &svc.namespace, &svc.name);
+    let prefixes: Vec<IpNet> = svc.cluster_ips.iter().copied().map(host_prefix).collect();
+    let reason = if matches!(options.mode, SpeakerMode::NatGateway { .. }) {
+        Reason::IgnoredInMode { mode: mode_name(options) }
+    } else {
+        match &svc.bgp {
+            None => Reason::NoAnnotation,
+            Some(v @ (BgpAnnotation::True | BgpAnnotation::Yes)) => {
+                if !options.announce_cluster_ip {
+                    Reason::AnnounceClusterIpOff
+                } else if svc.service_type != "ClusterIP" {
+                    Reason::NotClusterIp { service_type: svc.service_type.clone() }
+                } else if svc.headless {
+                    Reason::Headless
+                } else if prefixes.is_empty() {
+                    Reason::NoAddresses
+                } else {
+                    return vec![finding(
+                        &object,
+                        prefixes,
+                        Outcome::Announced {
+                            policy: Policy::Cluster,
+                            because: Because::OwnAnnotation(v.clone()),
+                        },
+                    )];
+                }
+            }
+            Some(other) => Reason::UnsupportedValue {
+                kind: Kind::Service,
+                value: other.as_str().to_string(),
+            },
+        }
+    };
+    vec![not(&object, prefixes, reason)]
+}
+
+/// EIP rule (NAT-gateway mode): ready, annotated EIPs labelled with this gateway's name.
+pub fn eip_findings(eip: &EipInfo, options: &SpeakerOptions) -> Vec<Finding> {
+    let object = ObjectRef::cluster(Kind::IptablesEip, &eip.name);
+    let mut prefixes = Vec::new();
+    if let Some(v4) = eip.v4 {
+        prefixes.push(host_prefix(IpAddr::V4(v4)));
+    }
+    if let Some(v6) = eip.v6 {
+        prefixes.push(host_prefix(IpAddr::V6(v6)));
+    }
+    let gateway = match &options.mode {
+        SpeakerMode::NatGateway { gateway } => gateway,
+        SpeakerMode::Node { .. } => {
+            return vec![not(&object, prefixes, Reason::IgnoredInMode { mode: mode_name(options) })];
+        }
+    };
+    let reason = if eip.gateway.as_deref() != Some(gateway.as_str()) {
+        Reason::EipOtherGateway {
+            label: eip.gateway.clone(),
+            gateway: gateway.clone(),
+        }
+    } else {
+        match &eip.bgp {
+            None => Reason::NoAnnotation,
+            Some(BgpAnnotation::True | BgpAnnotation::Yes) => {
+                if !eip.ready {
+                    Reason::EipNotReady
+                } else if prefixes.is_empty() {
+                    Reason::NoAddresses
+                } else {
+                    return vec![finding(
+                        &object,
+                        prefixes,
+                        Outcome::Announced {
+                            policy: Policy::Cluster,
+                            because: Because::GatewayEip { gateway: gateway.clone() },
+                        },
+                    )];
+                }
+            }
+            Some(other) => Reason::UnsupportedValue {
+                kind: Kind::IptablesEip,
+                value: other.as_str().to_string(),
+            },
+        }
+    };
+    vec![not(&object, prefixes, reason)]
+}
+
+/// Every finding for every object, in a stable order.
+pub fn all_findings(snapshot: &Snapshot, options: &SpeakerOptions) -> Vec<Finding> {
+    let manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
+    let mut out = Vec::new();
+    for subnet in snapshot.subnets.values() {
+        out.extend(subnet_findings(subnet, options, manifest));
+    }
+    for pod in snapshot.pods.values() {
+        out.extend(pod_findings(pod, snapshot, options));
+    }
+    for svc in snapshot.services.values() {
+        out.extend(service_findings(svc, options));
+    }
+    for eip in snapshot.eips.values() {
+        out.extend(eip_findings(eip, options));
+    }
+    out
+}
+
+/// Families some neighbor carries.
+pub fn carried_families(options: &SpeakerOptions) -> (bool, bool) {
+    let any = !options.neighbors_v4.is_empty() || !options.neighbors_v6.is_empty();
+    if options.extended_nexthop {
+        (any, any)
+    } else {
+        (!options.neighbors_v4.is_empty(), !options.neighbors_v6.is_empty())
+    }
+}
+
+/// Diagnostics the findings call for: invalid values and unsupported policies are warnings, an
+/// annotation that an option switches off is an info.
+fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
+    let Outcome::NotAnnounced(reason) = &f.outcome else {
+        return None;
+    };
+    match reason {
+        Reason::InvalidAnnotation(_) | Reason::UnsupportedValue { .. } => {
+            Some(Diagnostic::warning(&f.object, format!("not announced: {reason}")))
+        }
+        Reason::AnnounceClusterIpOff => Some(Diagnostic::info(
+            &f.object,
+            "annotated ovn.kubernetes.io/bgp but --announce-cluster-ip is off; not announced",
+        )),
+        _ => None,
+    }
+}
+
+/// Compiles cluster state and validated options into the intent. `prior` holds diagnostics from
+/// earlier stages (option resolution) so that the intent shows them all.
+pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnostic]) -> Intent {
+    let mut diagnostics: Vec<Diagnostic> = prior.to_vec();
+    let mut routes: BTreeMap<IpNet, Vec<Source>> = BTreeMap::new();
+    let manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
+
+    for subnet in snapshot.subnets.values() {
+        let findings = subnet_findings(subnet, options, manifest);
+        let policy_set = subnet.bgp.as_ref().and_then(BgpAnnotation::policy).is_some();
+        if policy_set && subnet.readiness == Readiness::NoStatus && manifest
+            && matches!(options.mode, SpeakerMode::Node { .. })
+        {
+            diagnostics.push(Diagnostic::info(
+                ObjectRef::cluster(Kind::Subnet, &subnet.name),
+                "no status in the manifest: treated as ready",
+            ));
+        }
+        if policy_set
+            && subnet.nat_outgoing
+            && subnet_ready(subnet, manifest)
+            && matches!(options.mode, SpeakerMode::Node { .. })
+        {
+            diagnostics.push(Diagnostic::warning(
+                ObjectRef::cluster(Kind::Subnet, &subnet.name),
+                "announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false",
+            ));
+        }
+        absorb(findings, &mut routes, &mut diagnostics);
+    }
+    for pod in snapshot.pods.values() {
+        let findings = pod_findings(pod, snapshot, options);
+        if pod.bgp.as_ref().is_some_and(|v| v.policy().is_some()) {
+            for f in &findings {
+                if let Outcome::NotAnnounced(r @ (Reason::SubnetUnknown { .. } | Reason::NoSubnet { .. })) = &f.outcome {
+                    diagnostics.push(Diagnostic::warning(&f.object, format!("not announced: {r}")));
+                }
+            }
+        }
+        absorb(findings, &mut routes, &mut diagnostics);
+    }
+    for svc in snapshot.services.values() {
+        absorb(service_findings(svc, options), &mut routes, &mut diagnostics);
+    }
+    for eip in snapshot.eips.values() {
+        absorb(eip_findings(eip, options), &mut routes, &mut diagnostics);
+    }
+
+    let (v4_carried, v6_carried) = carried_families(options);
+    let mut unreachable: BTreeMap<Family, Vec<IpNet>> = BTreeMap::new();
+    let routes: Vec<Route> = routes
+        .into_iter()
+        .map(|(prefix, sources)| {
+            let family = Family::of(prefix.addr());
+            let carried = match family {
+                Family::Ipv4Unicast => v4_carried,
+                Family::Ipv6Unicast => v6_carried,
+            };
+            if !carried {
+                unreachable.entry(family).or_default().push(prefix);
+            }
+            let next_hop = match family {
+                Family::Ipv4Unicast => options.node_ip_v4.map(|ip| NextHop::Address(ip.into())),
+                Family::Ipv6Unicast => options.node_ip_v6.map(|ip| NextHop::Address(ip.into())),
+            }
+            .unwrap_or(NextHop::SelfAddress);
+            Route {
+                prefix,
+                family,
+                next_hop,
+                sources,
+                unreachable: !carried,
+            }
+        })
+        .collect();
+    // One warning per family rather than per route: 100k unreachable pod routes are one problem.
+    for (family, prefixes) in unreachable {
+        let examples: Vec<String> = prefixes.iter().take(3).map(ToString::to_string).collect();
+        let more = if prefixes.len() > 3 { ", ..." } else { "" };
+        diagnostics.push(Diagnostic::warning(
+            "options",
+            format!(
+                "{} {family} route(s) not announced because {} ({}{more})",
+                prefixes.len(),
+                Reason::FamilyNotCarried(family),
+                examples.join(", ")
+            ),
+        ));
+    }
+
+    let families_for = |ip: IpAddr| -> Vec<Family> {
+        if options.extended_nexthop {
+            vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
+        } else {
+            vec![Family::of(ip)]
+        }
+    };
+    let neighbors = options
+        .neighbors_v4
+        .iter()
+        .map(|&a| IpAddr::V4(a))
+        .chain(options.neighbors_v6.iter().map(|&a| IpAddr::V6(a)))
+        .map(|address| intent::Neighbor {
+            address,
+            remote_as: options.neighbor_as,
+            families: families_for(address),
+        })
+        .collect();
+
+    let (mode, node, gateway) = match &options.mode {
+        SpeakerMode::Node { node } => (intent::Mode::Node, Some(node.clone()), None),
+        SpeakerMode::NatGateway { gateway } => (intent::Mode::NatGateway, None, Some(gateway.clone())),
+    };
+    let hold = options.hold_time.as_secs();
+    let mut intent = Intent {
+        api_version: intent::API_VERSION.to_string(),
+        kind: intent::KIND.to_string(),
+        speaker: intent::Speaker {
+            mode,
+            node,
+            gateway,
+            router_id: options.router_id,
+            local_as: options.cluster_as,
+        },
+        bgp: intent::Bgp {
+            hold_time: hold,
+            keepalive: hold / 3,
+            passive: options.passive,
+            ebgp_multihop_ttl: options.ebgp_multihop_ttl,
+            extended_nexthop: options.extended_nexthop,
+            graceful_restart: intent::GracefulRestart {
+                enabled: options.graceful_restart,
+                restart_time: options.graceful_restart_time.as_secs(),
+                deferral_time: options.graceful_restart_deferral_time.as_secs(),
+            },
+            bfd: intent::Bfd {
+                enabled: options.bfd.enabled,
+                min_tx_ms: options.bfd.min_tx_ms,
+                min_rx_ms: options.bfd.min_rx_ms,
+                multiplier: options.bfd.multiplier,
+            },
+            password: options.password.clone(),
+        },
+        neighbors,
+        routes,
+        diagnostics,
+        hash: String::new(),
+    };
+    intent.seal();
+    intent
+}
+
+fn absorb(
+    findings: Vec<Finding>,
+    routes: &mut BTreeMap<IpNet, Vec<Source>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for f in findings {
+        if let Some(d) = finding_diagnostic(&f) {
+            diagnostics.push(d);
+        }
+        if let Outcome::Announced { policy, .. } = f.outcome {
+            for prefix in f.prefixes {
+                routes.entry(prefix).or_default().push(Source {
+                    kind: f.object.kind,
+                    namespace: f.object.namespace.clone(),
+                    name: f.object.name.clone(),
+                    policy,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The intent: the canonical, versioned document of what a speaker announces and how it peers.
+//! It is what `compile` prints, what `explain` and `diff` reason about, and the only input of
+//! rendering. Sorted and hashed so that equal intents are byte-identical.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Asn, Family, Kind, Policy, Secret};
+
+pub const API_VERSION: &str = "bgpgen/v1";
+pub const KIND: &str = "Intent";
+const REDACTED: &str = "<redacted>";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub api_version: String,
+    pub kind: String,
+    pub speaker: Speaker,
+    pub bgp: Bgp,
+    pub neighbors: Vec<Neighbor>,
+    pub routes: Vec<Route>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Node,
+    NatGateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Speaker {
+    pub mode: Mode,
+    pub node: Option<String>,
+    pub gateway: Option<String>,
+    pub router_id: Ipv4Addr,
+    pub local_as: Asn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bgp {
+    /// Seconds.
+    pub hold_time: u64,
+    /// Seconds.
+    pub keepalive: u64,
+    pub passive: bool,
+    pub ebgp_multihop_ttl: u8,
+    pub extended_nexthop: bool,
+    pub graceful_restart: GracefulRestart,
+    pub bfd: Bfd,
+    /// Serialized as `<redacted>`; see [`Intent::to_json_value`] for `--show-secrets`.
+    #[serde(serialize_with = "redact", deserialize_with = "unredact")]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestart {
+    pub enabled: bool,
+    /// Seconds.
+    pub restart_time: u64,
+    /// Seconds.
+    pub deferral_time: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bfd {
+    pub enabled: bool,
+    pub min_tx_ms: u32,
+    pub min_rx_ms: u32,
+    pub multiplier: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Neighbor {
+    pub address: IpAddr,
+    pub remote_as: Asn,
+    pub families: Vec<Family>,
+}
+
+/// Where a route's next hop comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NextHop {
+    /// The session's local address, chosen by the daemon at send time.
+    SelfAddress,
+    Address(IpAddr),
+}
+
+impl fmt::Display for NextHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextHop::SelfAddress => f.write_str("self"),
+            NextHop::Address(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+impl Serialize for NextHop {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NextHop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "self" {
+            return Ok(NextHop::SelfAddress);
+        }
+        s.parse()
+            .map(NextHop::Address)
+            .map_err(|_| serde::de::Error::custom(format!("next hop {s:?} is neither self nor an IP")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    pub prefix: IpNet,
+    pub family: Family,
+    pub next_hop: NextHop,
+    pub sources: Vec<Source>,
+    /// No neighbor carries this family: kept for review, not rendered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Source {
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub policy: Policy,
+}
+
+impl fmt::Display for Source {
+    /// `Pod default/sample (cluster)`, the form `diff` and `explain` print.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{} ({})", self.kind, ns, self.name, self.policy),
+            None => write!(f, "{} {} ({})", self.kind, self.name, self.policy),
+        }
+    }
+}
+
+fn redact<S: Serializer>(p: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+fn unredact<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+}
+
+impl Intent {
+    /// Routes that are rendered: every route of a family some neighbor carries.
+    pub fn announced(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().filter(|r| !r.unreachable)
+    }
+
+    /// Sorts every list and recomputes the hash. The hash covers the redacted document, so it
+    /// shows whether a password is set but never depends on (or leaks) its value; the rendered
+    /// files, compared byte for byte, catch a password change.
+    pub fn seal(&mut self) {
+        self.neighbors.sort_by(|a, b| a.address.cmp(&b.address));
+        self.routes
+            .sort_by(|a, b| (a.family, a.prefix).cmp(&(b.family, b.prefix)));
+        for r in &mut self.routes {
+            r.sources.sort();
+            r.sources.dedup();
+        }
+        self.diagnostics.sort_by(|a, b| {
+            (&a.object, a.level, &a.message).cmp(&(&b.object, b.level, &b.message))
+        });
+        self.diagnostics.dedup();
+        self.hash = String::new();
+        // Serializing plain structs of strings, numbers and addresses cannot fail.
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&canonical);
+        let mut hex = String::with_capacity(7 + 64);
+        hex.push_str("sha256:");
+        for byte in digest.iter() {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        self.hash = hex;
+    }
+
+    /// The document as JSON, with the password in clear only when `show_secrets` is set.
+    pub fn to_json_value(&self, show_secrets: bool) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if show_secrets && let Some(p) = &self.bgp.password {
+            value["bgp"]["password"] = serde_json::Value::String(p.expose().to_string());
+        }
+        value
+    }
+
+    pub fn to_json(&self, show_secrets: bool) -> String {
+        let mut s = serde_json::to_string_pretty(&self.to_json_value(show_secrets))
+            .unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    pub fn to_yaml(&self, show_secrets: bool) -> String {
+        crate::source::yaml::to_string(&self.to_json_value(show_secrets))
+    }
+}

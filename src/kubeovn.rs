@@ -1,0 +1,116 @@
+//! The Kube-OVN custom resources bgpgen reads (`kubeovn.io/v1`), with only the fields the rules use.
+//! Unknown fields are ignored so that newer Kube-OVN versions keep working; a used field with the
+//! wrong type is an error.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "kubeovn.io/v1";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Subnet {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: SubnetSpec,
+    #[serde(default)]
+    pub status: Option<SubnetStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubnetSpec {
+    #[serde(default)]
+    pub cidr_block: String,
+    #[serde(default)]
+    pub nat_outgoing: bool,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SubnetStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Condition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct IptablesEip {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: IptablesEipSpec,
+    #[serde(default)]
+    pub status: IptablesEipStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IptablesEipSpec {
+    #[serde(default)]
+    pub v4ip: String,
+    #[serde(default)]
+    pub v6ip: String,
+    #[serde(default)]
+    pub nat_gw_dp: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct IptablesEipStatus {
+    #[serde(default)]
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct VpcNatGateway {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: VpcNatGatewaySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcNatGatewaySpec {
+    #[serde(default)]
+    pub bgp_speaker: Option<VpcBgpSpeaker>,
+}
+
+/// `VpcNatGateway.spec.bgpSpeaker`, as the Kube-OVN controller maps it to speaker arguments.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcBgpSpeaker {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub asn: u32,
+    #[serde(default)]
+    pub remote_asn: u32,
+    #[serde(default)]
+    pub neighbors: Vec<String>,
+    /// A Go duration string (`metav1.Duration`), e.g. `1m`.
+    #[serde(default)]
+    pub hold_time: Option<String>,
+    #[serde(default, rename = "routerId")]
+    pub router_id: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub enable_graceful_restart: bool,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}

@@ -1,0 +1,15 @@
+//! bgpgen compiles Kubernetes (Kube-OVN) cluster state into BGP router configuration.
+//!
+//! Data flows one way: source -> [`snapshot::Snapshot`] -> [`compile::compile`] ->
+//! [`intent::Intent`] -> render -> apply. The compile stage is pure.
+
+pub mod compile;
+pub mod diagnostic;
+pub mod duration;
+pub mod explain;
+pub mod intent;
+pub mod kubeovn;
+pub mod model;
+pub mod options;
+pub mod snapshot;
+pub mod source;

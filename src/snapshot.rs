@@ -1,0 +1,550 @@
+//! The cluster state the announcement rules need, and nothing more: a compact record per object
+//! (a full `Pod` costs ~36 KB in memory, this record a few hundred bytes). Both sources (manifest
+//! files and the Kubernetes API) build it through the conversions here, so every field is parsed
+//! and validated once, at the edge.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use thiserror::Error;
+
+use crate::duration::parse_go_duration;
+use crate::kubeovn::{IptablesEip, Subnet, VpcNatGateway};
+use crate::model::{BGP_ANNOTATION, BgpAnnotation, Kind, ObjectRef};
+
+/// Label Kube-OVN puts on an IptablesEIP to name the NAT gateway it is attached to.
+pub const NAT_GW_NAME_LABEL: &str = "ovn.kubernetes.io/vpc-nat-gw-name";
+/// Suffixes of the per-provider pod annotations (`<provider>.kubernetes.io/ip_address`).
+const IP_ADDRESS_SUFFIX: &str = ".kubernetes.io/ip_address";
+const LOGICAL_SWITCH_SUFFIX: &str = ".kubernetes.io/logical_switch";
+/// The default provider's logical switch annotation.
+pub const LOGICAL_SWITCH_ANNOTATION: &str = "ovn.kubernetes.io/logical_switch";
+
+/// A field of an object that does not hold what it must.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Where the snapshot came from; a few rules differ (a Subnet without status is ready in a
+/// manifest written by hand, but not yet reconciled in a live cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    #[default]
+    Manifests,
+    Cluster,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub origin: Origin,
+    pub nodes: BTreeMap<String, NodeInfo>,
+    /// Keyed by (namespace, name).
+    pub pods: BTreeMap<(String, String), PodInfo>,
+    pub services: BTreeMap<(String, String), ServiceInfo>,
+    pub subnets: BTreeMap<String, SubnetInfo>,
+    pub eips: BTreeMap<String, EipInfo>,
+    pub gateways: BTreeMap<String, GatewayInfo>,
+}
+
+/// One object of any kind, as the sources hand it to the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    Node(NodeInfo),
+    Pod(PodInfo),
+    Service(ServiceInfo),
+    Subnet(SubnetInfo),
+    Eip(EipInfo),
+    Gateway(GatewayInfo),
+}
+
+impl Object {
+    pub fn object_ref(&self) -> ObjectRef {
+        match self {
+            Object::Node(n) => ObjectRef::cluster(Kind::Node, &n.name),
+            Object::Pod(p) => ObjectRef::namespaced(Kind::Pod, &p.namespace, &p.name),
+            Object::Service(s) => ObjectRef::namespaced(Kind::Service, &s.namespace, &s.name),
+            Object::Subnet(s) => ObjectRef::cluster(Kind::Subnet, &s.name),
+            Object::Eip(e) => ObjectRef::cluster(Kind::IptablesEip, &e.name),
+            Object::Gateway(g) => ObjectRef::cluster(Kind::VpcNatGateway, &g.name),
+        }
+    }
+}
+
+/// Two different definitions of the same object.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{object} is defined twice with different contents")]
+pub struct Conflict {
+    pub object: ObjectRef,
+}
+
+impl Snapshot {
+    pub fn new(origin: Origin) -> Snapshot {
+        Snapshot {
+            origin,
+            ..Snapshot::default()
+        }
+    }
+
+    /// Adds or replaces an object (watch events replace; use [`Snapshot::insert_new`] for
+    /// manifests, where a second different definition is a mistake).
+    pub fn upsert(&mut self, object: Object) {
+        match object {
+            Object::Node(n) => {
+                self.nodes.insert(n.name.clone(), n);
+            }
+            Object::Pod(p) => {
+                self.pods.insert((p.namespace.clone(), p.name.clone()), p);
+            }
+            Object::Service(s) => {
+                self.services.insert((s.namespace.clone(), s.name.clone()), s);
+            }
+            Object::Subnet(s) => {
+                self.subnets.insert(s.name.clone(), s);
+            }
+            Object::Eip(e) => {
+                self.eips.insert(e.name.clone(), e);
+            }
+            Object::Gateway(g) => {
+                self.gateways.insert(g.name.clone(), g);
+            }
+        }
+    }
+
+    /// Adds an object; an identical duplicate is accepted, a different one is a conflict, so the
+    /// result never depends on the order the files were read in.
+    pub fn insert_new(&mut self, object: Object) -> Result<(), Conflict> {
+        let same = match &object {
+            Object::Node(n) => self.nodes.get(&n.name).map(|o| o == n),
+            Object::Pod(p) => self
+                .pods
+                .get(&(p.namespace.clone(), p.name.clone()))
+                .map(|o| o == p),
+            Object::Service(s) => self
+                .services
+                .get(&(s.namespace.clone(), s.name.clone()))
+                .map(|o| o == s),
+            Object::Subnet(s) => self.subnets.get(&s.name).map(|o| o == s),
+            Object::Eip(e) => self.eips.get(&e.name).map(|o| o == e),
+            Object::Gateway(g) => self.gateways.get(&g.name).map(|o| o == g),
+        };
+        match same {
+            Some(true) => Ok(()),
+            Some(false) => Err(Conflict {
+                object: object.object_ref(),
+            }),
+            None => {
+                self.upsert(object);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub internal_ips: Vec<IpAddr>,
+}
+
+/// Why a pod is not alive (Kube-OVN skips these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Succeeded,
+    Failed,
+    Evicted,
+    Terminating,
+}
+
+/// One network attachment of a pod: the provider's IPs and the subnet (logical switch) they are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// `ovn` for the default network, `<nad>.<namespace>.ovn` for attachments.
+    pub provider: String,
+    pub subnet: Option<String>,
+    pub ips: Vec<IpAddr>,
+    /// True when the IPs came from `status.podIPs` rather than the Kube-OVN annotation.
+    pub from_status: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub node: Option<String>,
+    pub bgp: Option<BgpAnnotation>,
+    pub liveness: Liveness,
+    pub host_network: bool,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub namespace: String,
+    pub name: String,
+    pub bgp: Option<BgpAnnotation>,
+    /// `spec.type`, `ClusterIP` when absent.
+    pub service_type: String,
+    /// True when `spec.clusterIP` is `None` (headless).
+    pub headless: bool,
+    pub cluster_ips: Vec<IpAddr>,
+}
+
+/// The `Ready` condition of a Subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady { reason: Option<String> },
+    /// No status at all: written by hand, or not yet reconciled by kube-ovn-controller.
+    NoStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetInfo {
+    pub name: String,
+    pub bgp: Option<BgpAnnotation>,
+    pub cidrs: Vec<IpNet>,
+    pub nat_outgoing: bool,
+    pub readiness: Readiness,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EipInfo {
+    pub name: String,
+    pub bgp: Option<BgpAnnotation>,
+    pub v4: Option<Ipv4Addr>,
+    pub v6: Option<Ipv6Addr>,
+    pub ready: bool,
+    /// The `ovn.kubernetes.io/vpc-nat-gw-name` label.
+    pub gateway: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayInfo {
+    pub name: String,
+    pub bgp_speaker: Option<GatewaySpeaker>,
+}
+
+/// `VpcNatGateway.spec.bgpSpeaker`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySpeaker {
+    pub enabled: bool,
+    pub asn: u32,
+    pub remote_asn: u32,
+    pub neighbors: Vec<IpAddr>,
+    pub hold_time: Option<Duration>,
+    pub router_id: Option<Ipv4Addr>,
+    pub password: Option<String>,
+    pub graceful_restart: bool,
+    pub extra_args: Vec<String>,
+}
+
+fn name_of(meta: &ObjectMeta) -> Result<String, FieldError> {
+    match meta.name.as_deref() {
+        Some(n) if !n.is_empty() => Ok(n.to_string()),
+        _ => Err(field_error("metadata.name", "missing")),
+    }
+}
+
+fn namespace_of(meta: &ObjectMeta) -> String {
+    // Manifests written by hand often omit the namespace; kubectl would apply them to `default`.
+    meta.namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+fn bgp_annotation(meta: &ObjectMeta) -> Option<BgpAnnotation> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(BGP_ANNOTATION))
+        .map(|v| BgpAnnotation::parse(v))
+}
+
+/// Parses one IP address, accepting the surrounding whitespace `kubectl annotate` users add.
+pub fn parse_ip(field: &str, value: &str) -> Result<IpAddr, FieldError> {
+    value
+        .trim()
+        .parse::<IpAddr>()
+        .map_err(|_| field_error(field, format!("{value:?} is not an IP address")))
+}
+
+/// Parses a comma-separated list of IP addresses (Kube-OVN's dual-stack notation).
+pub fn parse_ip_list(field: &str, value: &str) -> Result<Vec<IpAddr>, FieldError> {
+    value
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_ip(field, s))
+        .collect()
+}
+
+/// Parses a CIDR and insists on a network address: the daemons reject `10.16.0.5/16`.
+pub fn parse_cidr(field: &str, value: &str) -> Result<IpNet, FieldError> {
+    let value = value.trim();
+    let net: IpNet = value
+        .parse()
+        .map_err(|_| field_error(field, format!("{value:?} is not a CIDR (e.g. 10.16.0.0/16)")))?;
+    if net.trunc() != net {
+        return Err(field_error(
+            field,
+            format!(
+                "{value:?} has host bits set; the network is {}",
+                net.trunc()
+            ),
+        ));
+    }
+    Ok(net)
+}
+
+impl NodeInfo {
+    pub fn from_k8s(node: &Node) -> Result<NodeInfo, FieldError> {
+        let mut internal_ips = Vec::new();
+        let addresses = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (i, addr) in addresses.iter().enumerate() {
+            if addr.type_ == "InternalIP" {
+                internal_ips.push(parse_ip(
+                    &format!("status.addresses[{i}].address"),
+                    &addr.address,
+                )?);
+            }
+        }
+        Ok(NodeInfo {
+            name: name_of(&node.metadata)?,
+            internal_ips,
+        })
+    }
+}
+
+impl PodInfo {
+    pub fn from_k8s(pod: &Pod) -> Result<PodInfo, FieldError> {
+        let meta = &pod.metadata;
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+        let reason = status.and_then(|s| s.reason.as_deref()).unwrap_or("");
+        let liveness = if meta.deletion_timestamp.is_some() {
+            Liveness::Terminating
+        } else if phase == "Failed" && reason == "Evicted" {
+            Liveness::Evicted
+        } else if phase == "Failed" {
+            Liveness::Failed
+        } else if phase == "Succeeded" {
+            Liveness::Succeeded
+        } else {
+            Liveness::Alive
+        };
+
+        let empty = Default::default();
+        let annotations = meta.annotations.as_ref().unwrap_or(&empty);
+        let mut attachments = Vec::new();
+        for (key, value) in annotations {
+            let Some(provider) = key.strip_suffix(IP_ADDRESS_SUFFIX) else {
+                continue;
+            };
+            if provider.is_empty() || provider.contains('/') {
+                continue;
+            }
+            let ips = parse_ip_list(&format!("metadata.annotations[{key}]"), value)?;
+            let subnet = annotations
+                .get(&format!("{provider}{LOGICAL_SWITCH_SUFFIX}"))
+                .filter(|s| !s.is_empty())
+                .cloned();
+            attachments.push(Attachment {
+                provider: provider.to_string(),
+                subnet,
+                ips,
+                from_status: false,
+            });
+        }
+        if attachments.is_empty() {
+            // No Kube-OVN IP annotation: fall back to status.podIPs, but only when the default
+            // network's subnet is known, or the IP could not be tied to a subnet's policy.
+            if let Some(subnet) = annotations
+                .get(LOGICAL_SWITCH_ANNOTATION)
+                .filter(|s| !s.is_empty())
+            {
+                let mut ips = Vec::new();
+                if let Some(pod_ips) = status.and_then(|s| s.pod_ips.as_ref()) {
+                    for (i, ip) in pod_ips.iter().enumerate() {
+                        ips.push(parse_ip(&format!("status.podIPs[{i}].ip"), &ip.ip)?);
+                    }
+                } else if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
+                    ips.push(parse_ip("status.podIP", ip)?);
+                }
+                if !ips.is_empty() {
+                    attachments.push(Attachment {
+                        provider: "ovn".to_string(),
+                        subnet: Some(subnet.clone()),
+                        ips,
+                        from_status: true,
+                    });
+                }
+            }
+        }
+
+        Ok(PodInfo {
+            namespace: namespace_of(meta),
+            name: name_of(meta)?,
+            node: spec.and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()),
+            bgp: bgp_annotation(meta),
+            liveness,
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            attachments,
+        })
+    }
+}
+
+impl ServiceInfo {
+    pub fn from_k8s(svc: &Service) -> Result<ServiceInfo, FieldError> {
+        let spec = svc.spec.as_ref();
+        let service_type = spec
+            .and_then(|s| s.type_.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "ClusterIP".to_string());
+        let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref()).unwrap_or("");
+        let headless = cluster_ip == "None";
+        let mut cluster_ips = Vec::new();
+        if !headless {
+            match spec.and_then(|s| s.cluster_ips.as_ref()) {
+                Some(ips) if !ips.is_empty() => {
+                    for (i, ip) in ips.iter().enumerate() {
+                        if ip != "None" {
+                            cluster_ips.push(parse_ip(&format!("spec.clusterIPs[{i}]"), ip)?);
+                        }
+                    }
+                }
+                _ if !cluster_ip.is_empty() => {
+                    cluster_ips.push(parse_ip("spec.clusterIP", cluster_ip)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(ServiceInfo {
+            namespace: namespace_of(&svc.metadata),
+            name: name_of(&svc.metadata)?,
+            bgp: bgp_annotation(&svc.metadata),
+            service_type,
+            headless,
+            cluster_ips,
+        })
+    }
+}
+
+impl SubnetInfo {
+    pub fn from_kubeovn(subnet: &Subnet) -> Result<SubnetInfo, FieldError> {
+        let mut cidrs = Vec::new();
+        for part in subnet.spec.cidr_block.split(',').filter(|s| !s.trim().is_empty()) {
+            cidrs.push(parse_cidr("spec.cidrBlock", part)?);
+        }
+        let readiness = match &subnet.status {
+            None => Readiness::NoStatus,
+            Some(status) => match status.conditions.iter().find(|c| c.type_ == "Ready") {
+                Some(c) if c.status == "True" => Readiness::Ready,
+                Some(c) => Readiness::NotReady {
+                    reason: c.reason.clone().or_else(|| c.message.clone()),
+                },
+                None => Readiness::NotReady { reason: None },
+            },
+        };
+        Ok(SubnetInfo {
+            name: name_of(&subnet.metadata)?,
+            bgp: bgp_annotation(&subnet.metadata),
+            cidrs,
+            nat_outgoing: subnet.spec.nat_outgoing,
+            readiness,
+        })
+    }
+}
+
+impl EipInfo {
+    pub fn from_kubeovn(eip: &IptablesEip) -> Result<EipInfo, FieldError> {
+        let v4 = match eip.spec.v4ip.trim() {
+            "" => None,
+            s => Some(s.parse::<Ipv4Addr>().map_err(|_| {
+                field_error("spec.v4ip", format!("{s:?} is not an IPv4 address"))
+            })?),
+        };
+        let v6 = match eip.spec.v6ip.trim() {
+            "" => None,
+            s => Some(s.parse::<Ipv6Addr>().map_err(|_| {
+                field_error("spec.v6ip", format!("{s:?} is not an IPv6 address"))
+            })?),
+        };
+        Ok(EipInfo {
+            name: name_of(&eip.metadata)?,
+            bgp: bgp_annotation(&eip.metadata),
+            v4,
+            v6,
+            ready: eip.status.ready,
+            gateway: eip
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(NAT_GW_NAME_LABEL))
+                .cloned(),
+        })
+    }
+}
+
+impl GatewayInfo {
+    pub fn from_kubeovn(gw: &VpcNatGateway) -> Result<GatewayInfo, FieldError> {
+        let bgp_speaker = match &gw.spec.bgp_speaker {
+            None => None,
+            Some(s) => {
+                let mut neighbors = Vec::new();
+                for (i, n) in s.neighbors.iter().enumerate() {
+                    neighbors.push(parse_ip(&format!("spec.bgpSpeaker.neighbors[{i}]"), n)?);
+                }
+                let hold_time = match s.hold_time.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(h) => Some(parse_go_duration(h).map_err(|e| {
+                        field_error("spec.bgpSpeaker.holdTime", e.to_string())
+                    })?),
+                };
+                let router_id = match s.router_id.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(r) => Some(r.parse::<Ipv4Addr>().map_err(|_| {
+                        field_error(
+                            "spec.bgpSpeaker.routerId",
+                            format!("{r:?} is not an IPv4 address"),
+                        )
+                    })?),
+                };
+                Some(GatewaySpeaker {
+                    enabled: s.enabled,
+                    asn: s.asn,
+                    remote_asn: s.remote_asn,
+                    neighbors,
+                    hold_time,
+                    router_id,
+                    password: s.password.clone().filter(|p| !p.is_empty()),
+                    graceful_restart: s.enable_graceful_restart,
+                    extra_args: s.extra_args.clone(),
+                })
+            }
+        };
+        Ok(GatewayInfo {
+            name: name_of(&gw.metadata)?,
+            bgp_speaker,
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! Manifest files as a source: `-f PATH` (files, directories, `-` for stdin), multi-document
+//! YAML or JSON, `kind: List`. Objects of kinds the rules do not use are ignored; a broken document
+//! or a used object with wrong field types is an error naming the file, document and object.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::kubeovn::{self, IptablesEip, Subnet, VpcNatGateway};
+use crate::snapshot::{
+    EipInfo, FieldError, GatewayInfo, NodeInfo, Object, Origin, PodInfo, ServiceInfo, Snapshot,
+    SubnetInfo,
+};
+
+/// Where in the input something is: file, document (1-based) and list item (0-based, as in
+/// `items[3]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub document: usize,
+    pub item: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {}", self.file, self.document)?;
+        if let Some(i) = self.item {
+            write!(f, ", items[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: not valid YAML: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{location}: {message}")]
+    Document { location: Location, message: String },
+    #[error("{location}: {object}: {error}")]
+    Object {
+        location: Location,
+        object: String,
+        error: FieldError,
+    },
+    #[error("{0}")]
+    Many(ManyErrors),
+}
+
+/// Several load errors, reported together so that one run shows every broken object.
+#[derive(Debug)]
+pub struct ManyErrors(pub Vec<LoadError>);
+
+impl fmt::Display for ManyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Expands `-f` arguments into the files to read: directories recursively (`.yaml`, `.yml`,
+/// `.json`, sorted), files as given, `-` for stdin.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(p.clone());
+        } else if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(LoadError::Io {
+                path: p.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort();
+    for path in entries {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every manifest named by `paths` into a snapshot.
+pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
+    let files = expand_paths(paths)?;
+    let mut inputs = Vec::with_capacity(files.len());
+    for file in files {
+        let (name, text) = if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|source| LoadError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
+            ("<stdin>".to_string(), text)
+        } else {
+            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
+            (file.display().to_string(), text)
+        };
+        inputs.push((name, text));
+    }
+    load_texts(inputs.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+}
+
+/// Parses manifests already in memory: `(file name, text)` pairs. Pure, for tests and benchmarks.
+pub fn load_texts<'a>(inputs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Snapshot, LoadError> {
+    let mut snapshot = Snapshot::new(Origin::Manifests);
+    let mut errors = Vec::new();
+    for (name, text) in inputs {
+        let documents = match parse_documents(name, text) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        for (index, doc) in documents.into_iter().enumerate() {
+            let location = Location {
+                file: name.to_string(),
+                document: index + 1,
+                item: None,
+            };
+            ingest_document(doc, location, &mut snapshot, &mut errors);
+        }
+    }
+    match errors.len() {
+        0 => Ok(snapshot),
+        1 => Err(errors.remove(0)),
+        _ => Err(LoadError::Many(ManyErrors(errors))),
+    }
+}
+
+fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>, LoadError> {
+    let trimmed = text.trim_start();
+    // JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
+    if name.ends_with(".json") || (name == "<stdin>" && trimmed.starts_with('{')) {
+        let mut out = Vec::new();
+        for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+            out.push(v.map_err(|e| LoadError::Syntax {
+                file: name.to_string(),
+                message: format!("invalid JSON: {e}"),
+            })?);
+        }
+        return Ok(out);
+    }
+    crate::source::yaml::documents(text).map_err(|e| LoadError::Syntax {
+        file: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn ingest_document(doc: Value, location: Location, snapshot: &mut Snapshot, errors: &mut Vec<LoadError>) {
+    let Value::Object(map) = &doc else {
+        if !doc.is_null() {
+            errors.push(LoadError::Document {
+                location,
+                message: "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+            });
+        }
+        return;
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind.ends_with("List") && map.contains_key("items") {
+        let Some(Value::Array(items)) = map.get("items") else {
+            errors.push(LoadError::Document {
+                location,
+                message: format!("{kind}: items must be a list"),
+            });
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let location = Location {
+                item: Some(i),
+                ..location.clone()
+            };
+            ingest_object(item, &location, snapshot, errors);
+        }
+    } else {
+        ingest_object(&doc, &location, snapshot, errors);
+    }
+}
+
+/// `Pod default/web-1` for messages; best effort, as the object may be malformed.
+fn describe(kind: &str, value: &Value) -> String {
+    let meta = value.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>");
+    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        FieldError {
+            field: if path == "." { "(object)".into() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+fn ingest_object(value: &Value, location: &Location, snapshot: &mut Snapshot, errors: &mut Vec<LoadError>) {
+    if value.is_null() {
+        return;
+    }
+    let Some(kind) = value.get("kind").and_then(Value::as_str) else {
+        if value.is_object() {
+            // Not a Kubernetes object (a values file, an options file): nothing to do with it.
+            return;
+        }
+        errors.push(LoadError::Document {
+            location: location.clone(),
+            message: "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+        });
+        return;
+    };
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let converted: Result<Option<Object>, FieldError> = match (api_version, kind) {
+        ("v1", "Node") => typed::<Node>(value).and_then(|o| NodeInfo::from_k8s(&o)).map(Object::Node).map(Some),
+        ("v1", "Pod") => typed::<Pod>(value).and_then(|o| PodInfo::from_k8s(&o)).map(Object::Pod).map(Some),
+        ("v1", "Service") => typed::<Service>(value)
+            .and_then(|o| ServiceInfo::from_k8s(&o))
+            .map(Object::Service)
+            .map(Some),
+        (kubeovn::API_VERSION, "Subnet") => typed::<Subnet>(value)
+            .and_then(|o| SubnetInfo::from_kubeovn(&o))
+            .map(Object::Subnet)
+            .map(Some),
+        (kubeovn::API_VERSION, "IptablesEIP") => typed::<IptablesEip>(value)
+            .and_then(|o| EipInfo::from_kubeovn(&o))
+            .map(Object::Eip)
+            .map(Some),
+        (kubeovn::API_VERSION, "VpcNatGateway") => typed::<VpcNatGateway>(value)
+            .and_then(|o| GatewayInfo::from_kubeovn(&o))
+            .map(Object::Gateway)
+            .map(Some),
+        _ => Ok(None),
+    };
+    match converted {
+        Ok(Some(object)) => {
+            if let Err(conflict) = snapshot.insert_new(object) {
+                errors.push(LoadError::Document {
+                    location: location.clone(),
+                    message: conflict.to_string(),
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(error) => errors.push(LoadError::Object {
+            location: location.clone(),
+            object: describe(kind, value),
+            error,
+        }),
+    }
+}
