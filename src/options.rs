@@ -176,6 +176,7 @@ impl SpeakerArgs {
         fn list(a: Vec<String>, b: Vec<String>) -> Vec<String> {
             if a.is_empty() { b } else { a }
         }
+        let higher_password = self.auth_password.is_some() || self.auth_password_file.is_some();
         SpeakerArgs {
             neighbor_address: list(self.neighbor_address, lower.neighbor_address),
             neighbor_ipv6_address: list(self.neighbor_ipv6_address, lower.neighbor_ipv6_address),
@@ -185,8 +186,18 @@ impl SpeakerArgs {
             node_name: self.node_name.or(lower.node_name),
             node_ips: list(self.node_ips, lower.node_ips),
             announce_cluster_ip: self.announce_cluster_ip.or(lower.announce_cluster_ip),
-            auth_password: self.auth_password.or(lower.auth_password),
-            auth_password_file: self.auth_password_file.or(lower.auth_password_file),
+            // One option given two ways: a password of either kind in `self` replaces both of
+            // `lower`'s, so that a higher layer overrides rather than conflicts.
+            auth_password: if higher_password {
+                self.auth_password
+            } else {
+                lower.auth_password
+            },
+            auth_password_file: if higher_password {
+                self.auth_password_file
+            } else {
+                lower.auth_password_file
+            },
             holdtime: self.holdtime.or(lower.holdtime),
             graceful_restart: self.graceful_restart.or(lower.graceful_restart),
             graceful_restart_time: self.graceful_restart_time.or(lower.graceful_restart_time),
@@ -204,7 +215,10 @@ impl SpeakerArgs {
             bfd_detection_multiplier: self
                 .bfd_detection_multiplier
                 .or(lower.bfd_detection_multiplier),
-            ignored: self.ignored,
+            ignored: IgnoredKubeOvnFlags {
+                kubeconfig: self.ignored.kubeconfig.or(lower.ignored.kubeconfig),
+                ..self.ignored
+            },
         }
     }
 
@@ -249,7 +263,9 @@ impl SpeakerArgs {
                 }
                 serde_json::Value::Null => continue,
                 serde_json::Value::Object(_) => {
-                    return Err(file_err(format!("{key}: expected a value, found a mapping")));
+                    return Err(file_err(format!(
+                        "{key}: expected a value, found a mapping"
+                    )));
                 }
             };
             args.push(format!("--{key}={text}"));
@@ -340,7 +356,10 @@ fn parse_bool(flag: &'static str, value: Option<&str>) -> Result<bool, OptionsEr
         None => Ok(false),
         Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
         Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-        Some(other) => Err(invalid(flag, format!("{other:?} is not a boolean (true or false)"))),
+        Some(other) => Err(invalid(
+            flag,
+            format!("{other:?} is not a boolean (true or false)"),
+        )),
     }
 }
 
@@ -378,7 +397,12 @@ fn parse_number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
     what: &str,
 ) -> Result<T, OptionsError> {
     let Some(v) = value else { return Ok(default) };
-    let out_of_range = || invalid(flag, format!("{what} must be in the range {min} to {max}, got {v:?}"));
+    let out_of_range = || {
+        invalid(
+            flag,
+            format!("{what} must be in the range {min} to {max}, got {v:?}"),
+        )
+    };
     let n: T = v.trim().parse().map_err(|_| out_of_range())?;
     if n < min || n > max {
         return Err(out_of_range());
@@ -400,7 +424,10 @@ fn parse_ips(flag: &'static str, values: &[String]) -> Result<Vec<IpAddr>, Optio
 
 /// Builds the arguments Kube-OVN's controller passes to the speaker sidecar of a VPC NAT gateway
 /// (`GenNatGwBgpSpeakerContainer`), so bgpgen derives exactly the same options from the spec.
-pub fn gateway_speaker_args(gateway: &str, spec: &GatewaySpeaker) -> Result<SpeakerArgs, OptionsError> {
+pub fn gateway_speaker_args(
+    gateway: &str,
+    spec: &GatewaySpeaker,
+) -> Result<SpeakerArgs, OptionsError> {
     let mut args = vec!["--nat-gw-mode".to_string()];
     if let Some(r) = spec.router_id {
         args.push(format!("--router-id={r}"));
@@ -420,8 +447,18 @@ pub fn gateway_speaker_args(gateway: &str, spec: &GatewaySpeaker) -> Result<Spea
     if spec.remote_asn != 0 {
         args.push(format!("--neighbor-as={}", spec.remote_asn));
     }
-    let v4: Vec<String> = spec.neighbors.iter().filter(|n| n.is_ipv4()).map(|n| n.to_string()).collect();
-    let v6: Vec<String> = spec.neighbors.iter().filter(|n| n.is_ipv6()).map(|n| n.to_string()).collect();
+    let v4: Vec<String> = spec
+        .neighbors
+        .iter()
+        .filter(|n| n.is_ipv4())
+        .map(|n| n.to_string())
+        .collect();
+    let v6: Vec<String> = spec
+        .neighbors
+        .iter()
+        .filter(|n| n.is_ipv6())
+        .map(|n| n.to_string())
+        .collect();
     if !v4.is_empty() {
         args.push(format!("--neighbor-address={}", v4.join(",")));
     }
@@ -463,7 +500,11 @@ pub fn resolve(
             gateway_name: Some(gateway.clone()),
             ..args.clone()
         };
-        match snapshot.gateways.get(&gateway).and_then(|g| g.bgp_speaker.as_ref()) {
+        match snapshot
+            .gateways
+            .get(&gateway)
+            .and_then(|g| g.bgp_speaker.as_ref())
+        {
             Some(spec) => {
                 if !spec.enabled {
                     diagnostics.push(Diagnostic::warning(
@@ -486,15 +527,21 @@ pub fn resolve(
     let hold_time = parse_duration("holdtime", args.holdtime.as_deref(), DEFAULT_HOLD_TIME)?;
     let hold_secs = hold_time.as_secs_f64();
     if !(3.0..=65536.0).contains(&hold_secs) {
-        return Err(invalid("holdtime", format!(
-            "the bgp holdtime must be in the range 3s to 65536s, got {}",
-            args.holdtime.as_deref().unwrap_or_default()
-        )));
+        return Err(invalid(
+            "holdtime",
+            format!(
+                "the bgp holdtime must be in the range 3s to 65536s, got {}",
+                args.holdtime.as_deref().unwrap_or_default()
+            ),
+        ));
     }
     if hold_time.subsec_nanos() != 0 {
         diagnostics.push(Diagnostic::warning(
             "options",
-            format!("--holdtime {hold_secs}s is not a whole number of seconds; BGP uses {}s", hold_time.as_secs()),
+            format!(
+                "--holdtime {hold_secs}s is not a whole number of seconds; BGP uses {}s",
+                hold_time.as_secs()
+            ),
         ));
     }
     let ebgp_multihop_ttl = match args.ebgp_multihop.as_deref() {
@@ -518,7 +565,9 @@ pub fn resolve(
             IpAddr::V6(v6) => {
                 return Err(invalid(
                     "neighbor-address",
-                    format!("{v6} is not an IPv4 address (use --neighbor-ipv6-address for IPv6 peers)"),
+                    format!(
+                        "{v6} is not an IPv4 address (use --neighbor-ipv6-address for IPv6 peers)"
+                    ),
                 ));
             }
         }
@@ -552,7 +601,9 @@ pub fn resolve(
 
     let mut missing = Vec::new();
     if neighbors_v4.is_empty() && neighbors_v6.is_empty() {
-        missing.push("at least one of --neighbor-address or --neighbor-ipv6-address must be specified");
+        missing.push(
+            "at least one of --neighbor-address or --neighbor-ipv6-address must be specified",
+        );
     }
     if cluster_as.is_none() {
         missing.push("--cluster-as must be specified");
@@ -561,7 +612,9 @@ pub fn resolve(
         missing.push("--neighbor-as must be specified");
     }
     if !nat_mode && node_name.is_none() {
-        missing.push("--node-name (or the NODE_NAME environment variable) must be specified in node mode");
+        missing.push(
+            "--node-name (or the NODE_NAME environment variable) must be specified in node mode",
+        );
     }
     if !missing.is_empty() {
         let mut message = missing.join("; ");
@@ -591,12 +644,24 @@ pub fn resolve(
         Some(r) if !r.is_empty() => match r.parse::<IpAddr>() {
             Ok(IpAddr::V4(v4)) => v4,
             Ok(IpAddr::V6(_)) => {
-                return Err(invalid("router-id", format!("{r} is IPv6; a BGP router ID is an IPv4 address")));
+                return Err(invalid(
+                    "router-id",
+                    format!("{r} is IPv6; a BGP router ID is an IPv4 address"),
+                ));
             }
-            Err(_) => return Err(invalid("router-id", format!("{r:?} is not an IPv4 address"))),
+            Err(_) => {
+                return Err(invalid(
+                    "router-id",
+                    format!("{r:?} is not an IPv4 address"),
+                ));
+            }
         },
         _ => {
-            let pod_ips = env.pod_ips.as_deref().or(env.pod_ip.as_deref()).unwrap_or("");
+            let pod_ips = env
+                .pod_ips
+                .as_deref()
+                .or(env.pod_ip.as_deref())
+                .unwrap_or("");
             let mut v4 = None;
             for part in pod_ips.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 match part.parse::<IpAddr>() {
@@ -643,12 +708,18 @@ pub fn resolve(
         (Some(p), None) => Some(p.clone()),
         (None, Some(path)) => {
             let text = read_file(path).map_err(|e| {
-                invalid("auth-password-file", format!("cannot read {}: {e}", path.display()))
+                invalid(
+                    "auth-password-file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
             })?;
             let p = text.strip_suffix('\n').unwrap_or(&text);
             let p = p.strip_suffix('\r').unwrap_or(p);
             if p.contains('\n') {
-                return Err(invalid("auth-password-file", format!("{} holds more than one line", path.display())));
+                return Err(invalid(
+                    "auth-password-file",
+                    format!("{} holds more than one line", path.display()),
+                ));
             }
             Some(p.to_string())
         }
@@ -669,21 +740,27 @@ pub fn resolve(
     };
 
     let graceful_restart = parse_bool("graceful-restart", args.graceful_restart.as_deref())?;
-    let graceful_restart_time =
-        parse_duration("graceful-restart-time", args.graceful_restart_time.as_deref(), DEFAULT_GR_TIME)?;
+    let graceful_restart_time = parse_duration(
+        "graceful-restart-time",
+        args.graceful_restart_time.as_deref(),
+        DEFAULT_GR_TIME,
+    )?;
     let graceful_restart_deferral_time = parse_duration(
         "graceful-restart-deferral-time",
         args.graceful_restart_deferral_time.as_deref(),
         DEFAULT_GR_DEFERRAL_TIME,
     )?;
     if graceful_restart {
-        if graceful_restart_time.is_zero() || graceful_restart_time > Duration::from_secs(4095) {
+        // 1s..4095s: the restart time is sent in whole seconds, so 500ms would be 0.
+        if graceful_restart_time < Duration::from_secs(1)
+            || graceful_restart_time > Duration::from_secs(4095)
+        {
             return Err(invalid(
                 "graceful-restart-time",
                 "GracefulRestartTime should be less than 4095 seconds or more than 0",
             ));
         }
-        if graceful_restart_deferral_time.is_zero()
+        if graceful_restart_deferral_time < Duration::from_secs(1)
             || graceful_restart_deferral_time > Duration::from_secs(18 * 3600)
         {
             return Err(invalid(
@@ -695,8 +772,22 @@ pub fn resolve(
 
     let bfd = BfdOptions {
         enabled: parse_bool("enable-bfd", args.enable_bfd.as_deref())?,
-        min_tx_ms: parse_number("bfd-min-tx", args.bfd_min_tx.as_deref(), DEFAULT_BFD_INTERVAL_MS, 10, 60000, "the BFD transmit interval (ms)")?,
-        min_rx_ms: parse_number("bfd-min-rx", args.bfd_min_rx.as_deref(), DEFAULT_BFD_INTERVAL_MS, 10, 60000, "the BFD receive interval (ms)")?,
+        min_tx_ms: parse_number(
+            "bfd-min-tx",
+            args.bfd_min_tx.as_deref(),
+            DEFAULT_BFD_INTERVAL_MS,
+            10,
+            60000,
+            "the BFD transmit interval (ms)",
+        )?,
+        min_rx_ms: parse_number(
+            "bfd-min-rx",
+            args.bfd_min_rx.as_deref(),
+            DEFAULT_BFD_INTERVAL_MS,
+            10,
+            60000,
+            "the BFD receive interval (ms)",
+        )?,
         multiplier: parse_number(
             "bfd-detection-multiplier",
             args.bfd_detection_multiplier.as_deref(),
@@ -716,7 +807,10 @@ pub fn resolve(
         neighbors_v6,
         node_ip_v4,
         node_ip_v6,
-        announce_cluster_ip: parse_bool("announce-cluster-ip", args.announce_cluster_ip.as_deref())?,
+        announce_cluster_ip: parse_bool(
+            "announce-cluster-ip",
+            args.announce_cluster_ip.as_deref(),
+        )?,
         password,
         hold_time: Duration::from_secs(hold_time.as_secs()),
         graceful_restart,
@@ -736,5 +830,8 @@ pub fn resolve(
             format!("--node-name {node} is not among the Nodes in the input; no pod is Local to this speaker"),
         ));
     }
-    Ok(Resolved { options, diagnostics })
+    Ok(Resolved {
+        options,
+        diagnostics,
+    })
 }

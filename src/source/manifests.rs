@@ -233,7 +233,12 @@ fn ingest_document(doc: Value, location: Location, snapshot: &mut Snapshot, erro
 /// `Pod default/web-1` for messages; best effort, as the object may be malformed.
 fn describe(kind: &str, value: &Value) -> String {
     let meta = value.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>");
+    // A name that YAML read as another type (`name: no` is a boolean) is shown as written.
+    let name = match meta.and_then(|m| m.get("name")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "<unnamed>".to_string(),
+    };
     match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),

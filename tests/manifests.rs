@@ -1,0 +1,134 @@
+//! The manifest source: formats it reads, and bad input reported with file, document and object.
+
+use std::io::Write as _;
+
+use bgpgen::snapshot::Readiness;
+use bgpgen::source::manifests::{LoadError, load, load_texts};
+
+fn err(inputs: &[(&str, &str)]) -> String {
+    match load_texts(inputs.iter().copied()) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn multi_document_yaml_list_and_json_are_read() {
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: ns}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s, namespace: ns}\n  spec: {clusterIP: 10.96.0.1}\n";
+    let json = r#"{"apiVersion":"kubeovn.io/v1","kind":"Subnet","metadata":{"name":"sub"},"spec":{"cidrBlock":"10.16.0.0/16"}}"#;
+    let s = load_texts([("a.yaml", yaml), ("b.json", json)]).unwrap();
+    assert_eq!(s.pods.len(), 1);
+    assert_eq!(s.services.len(), 1);
+    assert_eq!(s.subnets["sub"].readiness, Readiness::NoStatus);
+}
+
+#[test]
+fn kinds_not_used_and_non_objects_without_kind_are_ignored() {
+    let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: \"not checked\"}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\ncluster-as: 65000\n";
+    let s = load_texts([("a.yaml", yaml)]).unwrap();
+    assert!(s.pods.is_empty() && s.services.is_empty() && s.subnets.is_empty());
+}
+
+#[test]
+fn broken_yaml_names_the_file_and_position() {
+    let e = err(&[("bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n")]);
+    assert!(e.starts_with("bad.yaml: not valid YAML:"), "{e}");
+    assert!(e.contains("line"), "{e}");
+}
+
+#[test]
+fn broken_json_names_the_file() {
+    let e = err(&[("bad.json", "{\"kind\": \"Pod\",}")]);
+    assert!(e.starts_with("bad.json: not valid YAML: invalid JSON:"), "{e}");
+}
+
+#[test]
+fn wrong_field_type_names_file_document_object_and_field() {
+    let yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  nodeName: [node-1]\n";
+    let e = err(&[("pods.yaml", yaml)]);
+    assert!(
+        e.starts_with("pods.yaml: document 2: Pod shop/web: spec.nodeName: invalid type: sequence, expected a string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn list_items_are_located_by_index() {
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: kubeovn.io/v1\n  kind: Subnet\n  metadata: {name: ok}\n  spec: {cidrBlock: 10.16.0.0/16}\n- apiVersion: kubeovn.io/v1\n  kind: Subnet\n  metadata: {name: broken}\n  spec: {natOutgoing: maybe}\n";
+    let e = err(&[("l.yaml", yaml)]);
+    assert!(e.starts_with("l.yaml: document 1, items[1]: Subnet broken: spec.natOutgoing: invalid type"), "{e}");
+}
+
+#[test]
+fn invalid_ips_and_cidrs_are_errors_naming_the_field() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: d\n  annotations:\n    ovn.kubernetes.io/ip_address: 10.16.0.300\n";
+    assert_eq!(
+        err(&[("p.yaml", pod)]),
+        "p.yaml: document 1: Pod d/p: metadata.annotations[ovn.kubernetes.io/ip_address]: \"10.16.0.300\" is not an IP address"
+    );
+    let subnet = "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata: {name: s}\nspec: {cidrBlock: \"10.16.0.0/16,banana\"}\n";
+    assert_eq!(
+        err(&[("s.yaml", subnet)]),
+        "s.yaml: document 1: Subnet s: spec.cidrBlock: \"banana\" is not a CIDR (e.g. 10.16.0.0/16)"
+    );
+    let host_bits = subnet.replace("10.16.0.0/16,banana", "10.16.0.5/16");
+    assert_eq!(
+        err(&[("s.yaml", &host_bits)]),
+        "s.yaml: document 1: Subnet s: spec.cidrBlock: \"10.16.0.5/16\" has host bits set; the network is 10.16.0.0/16"
+    );
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\nspec: {clusterIP: 10.96.0.999}\n";
+    assert!(err(&[("v.yaml", svc)]).contains("spec.clusterIP: \"10.96.0.999\" is not an IP address"));
+    let eip = "apiVersion: kubeovn.io/v1\nkind: IptablesEIP\nmetadata: {name: e}\nspec: {v4ip: \"fd00::1\"}\n";
+    assert!(err(&[("e.yaml", eip)]).contains("IptablesEIP e: spec.v4ip: \"fd00::1\" is not an IPv4 address"));
+    let gw = "apiVersion: kubeovn.io/v1\nkind: VpcNatGateway\nmetadata: {name: g}\nspec: {bgpSpeaker: {neighbors: [nope]}}\n";
+    assert!(err(&[("g.yaml", gw)]).contains("VpcNatGateway g: spec.bgpSpeaker.neighbors[0]: \"nope\" is not an IP address"));
+}
+
+#[test]
+fn a_document_that_is_not_an_object_is_an_error() {
+    let e = err(&[("x.yaml", "just a string\n")]);
+    assert_eq!(e, "x.yaml: document 1: not a Kubernetes object (expected a mapping with apiVersion and kind)");
+}
+
+#[test]
+fn every_broken_object_is_reported_in_one_run() {
+    let a = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: d}\nspec: {nodeName: 1}\n";
+    let b = "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: d}\nspec: {hostNetwork: sometimes}\n";
+    let e = load_texts([("a.yaml", a), ("b.yaml", b)]).unwrap_err();
+    let LoadError::Many(many) = &e else { panic!("expected several errors: {e}") };
+    assert_eq!(many.0.len(), 2);
+    assert!(e.to_string().lines().next().unwrap().starts_with("a.yaml: document 1: Pod d/a"));
+}
+
+#[test]
+fn identical_duplicates_are_fine_conflicting_ones_are_errors() {
+    let a = "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata: {name: s}\nspec: {cidrBlock: 10.16.0.0/16}\n";
+    assert!(load_texts([("a.yaml", a), ("b.yaml", a)]).is_ok());
+    let b = a.replace("10.16.0.0/16", "10.17.0.0/16");
+    assert_eq!(
+        err(&[("a.yaml", a), ("b.yaml", &b)]),
+        "b.yaml: document 1: Subnet/s is defined twice with different contents"
+    );
+}
+
+#[test]
+fn directories_are_read_recursively_and_missing_paths_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let pod = |name: &str| format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: d}}\n");
+    std::fs::write(dir.path().join("a.yaml"), pod("a")).unwrap();
+    std::fs::write(dir.path().join("sub/b.yml"), pod("b")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
+    std::fs::write(dir.path().join(".hidden.yaml"), "not yaml: [").unwrap();
+    let s = load(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(s.pods.len(), 2);
+
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(pod("c").as_bytes()).unwrap();
+    let s = load(&[f.path().to_path_buf()]).unwrap();
+    assert_eq!(s.pods.len(), 1);
+
+    let missing = dir.path().join("missing.yaml");
+    let e = load(&[missing.clone()]).unwrap_err().to_string();
+    assert_eq!(e, format!("{}: no such file or directory", missing.display()));
+}
