@@ -15,9 +15,7 @@ use crate::diagnostic::Diagnostic;
 use crate::intent::{self, Intent, NextHop, Route, Source};
 use crate::model::{BgpAnnotation, Family, Kind, ObjectRef, Policy};
 use crate::options::{SpeakerMode, SpeakerOptions};
-use crate::snapshot::{
-    EipInfo, Liveness, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo,
-};
+use crate::snapshot::{EipInfo, Liveness, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo};
 
 /// What the rules decided for some prefixes of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +36,13 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Because {
     OwnAnnotation(BgpAnnotation),
-    InheritedFromSubnet { subnet: String, value: BgpAnnotation },
-    GatewayEip { gateway: String },
+    InheritedFromSubnet {
+        subnet: String,
+        value: BgpAnnotation,
+    },
+    GatewayEip {
+        gateway: String,
+    },
 }
 
 /// Why a prefix is not announced by this speaker.
@@ -48,22 +51,42 @@ pub enum Reason {
     NoAnnotation,
     InvalidAnnotation(String),
     /// `cluster`/`local` (or anything but true/yes) on a Service or IptablesEIP.
-    UnsupportedValue { kind: Kind, value: String },
-    OtherNode { pod_node: Option<String>, speaker_node: String },
+    UnsupportedValue {
+        kind: Kind,
+        value: String,
+    },
+    OtherNode {
+        pod_node: Option<String>,
+        speaker_node: String,
+    },
     NotAlive(Liveness),
     HostNetwork,
-    SubnetNotReady { subnet: String, reason: Option<String> },
-    SubnetUnknown { subnet: String },
-    NoSubnet { provider: String },
+    SubnetNotReady {
+        subnet: String,
+        reason: Option<String>,
+    },
+    SubnetUnknown {
+        subnet: String,
+    },
+    NoSubnet {
+        provider: String,
+    },
     NoAddresses,
     /// A Local subnet: its CIDR is not announced, its pods are, by the speaker on their node.
     LocalSubnetCidr,
     AnnounceClusterIpOff,
-    NotClusterIp { service_type: String },
+    NotClusterIp {
+        service_type: String,
+    },
     Headless,
     EipNotReady,
-    EipOtherGateway { label: Option<String>, gateway: String },
-    IgnoredInMode { mode: &'static str },
+    EipOtherGateway {
+        label: Option<String>,
+        gateway: String,
+    },
+    IgnoredInMode {
+        mode: &'static str,
+    },
     FamilyNotCarried(Family),
 }
 
@@ -79,7 +102,10 @@ impl std::fmt::Display for Reason {
                 f,
                 "ovn.kubernetes.io/bgp={value:?} is not supported on a {kind}; only \"true\" or \"yes\" are"
             ),
-            Reason::OtherNode { pod_node, speaker_node } => match pod_node {
+            Reason::OtherNode {
+                pod_node,
+                speaker_node,
+            } => match pod_node {
                 Some(n) => write!(
                     f,
                     "policy local and the pod runs on node {n}, not on this speaker's node {speaker_node}"
@@ -142,7 +168,9 @@ impl std::fmt::Display for Reason {
 impl std::fmt::Display for Because {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Because::OwnAnnotation(v) => write!(f, "annotation ovn.kubernetes.io/bgp={}", v.as_str()),
+            Because::OwnAnnotation(v) => {
+                write!(f, "annotation ovn.kubernetes.io/bgp={}", v.as_str())
+            }
             Because::InheritedFromSubnet { subnet, value } => write!(
                 f,
                 "inherited from Subnet/{subnet} annotation ovn.kubernetes.io/bgp={}",
@@ -182,17 +210,31 @@ fn mode_name(options: &SpeakerOptions) -> &'static str {
 }
 
 /// Subnet rule: Cluster announces every CIDR of a ready subnet.
-pub fn subnet_findings(subnet: &SubnetInfo, options: &SpeakerOptions, origin_is_manifest: bool) -> Vec<Finding> {
+pub fn subnet_findings(
+    subnet: &SubnetInfo,
+    options: &SpeakerOptions,
+    origin_is_manifest: bool,
+) -> Vec<Finding> {
     let object = ObjectRef::cluster(Kind::Subnet, &subnet.name);
     let prefixes = subnet.cidrs.clone();
     if matches!(options.mode, SpeakerMode::NatGateway { .. }) {
-        return vec![not(&object, prefixes, Reason::IgnoredInMode { mode: mode_name(options) })];
+        return vec![not(
+            &object,
+            prefixes,
+            Reason::IgnoredInMode {
+                mode: mode_name(options),
+            },
+        )];
     }
     let Some(value) = &subnet.bgp else {
         return vec![not(&object, prefixes, Reason::NoAnnotation)];
     };
     let Some(policy) = value.policy() else {
-        return vec![not(&object, prefixes, Reason::InvalidAnnotation(value.as_str().to_string()))];
+        return vec![not(
+            &object,
+            prefixes,
+            Reason::InvalidAnnotation(value.as_str().to_string()),
+        )];
     };
     if !subnet_ready(subnet, origin_is_manifest) {
         return vec![not(&object, prefixes, subnet_not_ready(subnet))];
@@ -243,7 +285,13 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
     let speaker_node = match &options.mode {
         SpeakerMode::Node { node } => node,
         SpeakerMode::NatGateway { .. } => {
-            return vec![not(&object, all, Reason::IgnoredInMode { mode: mode_name(options) })];
+            return vec![not(
+                &object,
+                all,
+                Reason::IgnoredInMode {
+                    mode: mode_name(options),
+                },
+            )];
         }
     };
     if pod.host_network {
@@ -256,7 +304,11 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
         return vec![not(&object, all, Reason::InvalidAnnotation(v.clone()))];
     }
     if pod.attachments.is_empty() {
-        let reason = if pod.bgp.is_some() { Reason::NoAddresses } else { Reason::NoAnnotation };
+        let reason = if pod.bgp.is_some() {
+            Reason::NoAddresses
+        } else {
+            Reason::NoAnnotation
+        };
         return vec![not(&object, all, reason)];
     }
     let origin_is_manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
@@ -264,11 +316,23 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
     for attachment in &pod.attachments {
         let prefixes: Vec<IpNet> = attachment.ips.iter().copied().map(host_prefix).collect();
         let Some(subnet_name) = &attachment.subnet else {
-            out.push(not(&object, prefixes, Reason::NoSubnet { provider: attachment.provider.clone() }));
+            out.push(not(
+                &object,
+                prefixes,
+                Reason::NoSubnet {
+                    provider: attachment.provider.clone(),
+                },
+            ));
             continue;
         };
         let Some(subnet) = snapshot.subnets.get(subnet_name) else {
-            out.push(not(&object, prefixes, Reason::SubnetUnknown { subnet: subnet_name.clone() }));
+            out.push(not(
+                &object,
+                prefixes,
+                Reason::SubnetUnknown {
+                    subnet: subnet_name.clone(),
+                },
+            ));
             continue;
         };
         let (policy, because) = match (&pod.bgp, &subnet.bgp) {
@@ -310,7 +374,11 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
             ));
             continue;
         }
-        out.push(finding(&object, prefixes, Outcome::Announced { policy, because }));
+        out.push(finding(
+            &object,
+            prefixes,
+            Outcome::Announced { policy, because },
+        ));
     }
     out
 }
@@ -320,7 +388,9 @@ pub fn service_findings(svc: &ServiceInfo, options: &SpeakerOptions) -> Vec<Find
     let object = ObjectRef::namespaced(Kind::Service, &svc.namespace, &svc.name);
     let prefixes: Vec<IpNet> = svc.cluster_ips.iter().copied().map(host_prefix).collect();
     let reason = if matches!(options.mode, SpeakerMode::NatGateway { .. }) {
-        Reason::IgnoredInMode { mode: mode_name(options) }
+        Reason::IgnoredInMode {
+            mode: mode_name(options),
+        }
     } else {
         match &svc.bgp {
             None => Reason::NoAnnotation,
@@ -328,7 +398,9 @@ pub fn service_findings(svc: &ServiceInfo, options: &SpeakerOptions) -> Vec<Find
                 if !options.announce_cluster_ip {
                     Reason::AnnounceClusterIpOff
                 } else if svc.service_type != "ClusterIP" {
-                    Reason::NotClusterIp { service_type: svc.service_type.clone() }
+                    Reason::NotClusterIp {
+                        service_type: svc.service_type.clone(),
+                    }
                 } else if svc.headless {
                     Reason::Headless
                 } else if prefixes.is_empty() {
@@ -366,7 +438,13 @@ pub fn eip_findings(eip: &EipInfo, options: &SpeakerOptions) -> Vec<Finding> {
     let gateway = match &options.mode {
         SpeakerMode::NatGateway { gateway } => gateway,
         SpeakerMode::Node { .. } => {
-            return vec![not(&object, prefixes, Reason::IgnoredInMode { mode: mode_name(options) })];
+            return vec![not(
+                &object,
+                prefixes,
+                Reason::IgnoredInMode {
+                    mode: mode_name(options),
+                },
+            )];
         }
     };
     let reason = if eip.gateway.as_deref() != Some(gateway.as_str()) {
@@ -388,7 +466,9 @@ pub fn eip_findings(eip: &EipInfo, options: &SpeakerOptions) -> Vec<Finding> {
                         prefixes,
                         Outcome::Announced {
                             policy: Policy::Cluster,
-                            because: Because::GatewayEip { gateway: gateway.clone() },
+                            because: Because::GatewayEip {
+                                gateway: gateway.clone(),
+                            },
                         },
                     )];
                 }
@@ -427,7 +507,10 @@ pub fn carried_families(options: &SpeakerOptions) -> (bool, bool) {
     if options.extended_nexthop {
         (any, any)
     } else {
-        (!options.neighbors_v4.is_empty(), !options.neighbors_v6.is_empty())
+        (
+            !options.neighbors_v4.is_empty(),
+            !options.neighbors_v6.is_empty(),
+        )
     }
 }
 
@@ -438,9 +521,9 @@ fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
         return None;
     };
     match reason {
-        Reason::InvalidAnnotation(_) | Reason::UnsupportedValue { .. } => {
-            Some(Diagnostic::warning(&f.object, format!("not announced: {reason}")))
-        }
+        Reason::InvalidAnnotation(_) | Reason::UnsupportedValue { .. } => Some(
+            Diagnostic::warning(&f.object, format!("not announced: {reason}")),
+        ),
         Reason::AnnounceClusterIpOff => Some(Diagnostic::info(
             &f.object,
             "annotated ovn.kubernetes.io/bgp but --announce-cluster-ip is off; not announced",
@@ -458,8 +541,14 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
 
     for subnet in snapshot.subnets.values() {
         let findings = subnet_findings(subnet, options, manifest);
-        let policy_set = subnet.bgp.as_ref().and_then(BgpAnnotation::policy).is_some();
-        if policy_set && subnet.readiness == Readiness::NoStatus && manifest
+        let policy_set = subnet
+            .bgp
+            .as_ref()
+            .and_then(BgpAnnotation::policy)
+            .is_some();
+        if policy_set
+            && subnet.readiness == Readiness::NoStatus
+            && manifest
             && matches!(options.mode, SpeakerMode::Node { .. })
         {
             diagnostics.push(Diagnostic::info(
@@ -483,15 +572,25 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
         let findings = pod_findings(pod, snapshot, options);
         if pod.bgp.as_ref().is_some_and(|v| v.policy().is_some()) {
             for f in &findings {
-                if let Outcome::NotAnnounced(r @ (Reason::SubnetUnknown { .. } | Reason::NoSubnet { .. })) = &f.outcome {
-                    diagnostics.push(Diagnostic::warning(&f.object, format!("not announced: {r}")));
+                if let Outcome::NotAnnounced(
+                    r @ (Reason::SubnetUnknown { .. } | Reason::NoSubnet { .. }),
+                ) = &f.outcome
+                {
+                    diagnostics.push(Diagnostic::warning(
+                        &f.object,
+                        format!("not announced: {r}"),
+                    ));
                 }
             }
         }
         absorb(findings, &mut routes, &mut diagnostics);
     }
     for svc in snapshot.services.values() {
-        absorb(service_findings(svc, options), &mut routes, &mut diagnostics);
+        absorb(
+            service_findings(svc, options),
+            &mut routes,
+            &mut diagnostics,
+        );
     }
     for eip in snapshot.eips.values() {
         absorb(eip_findings(eip, options), &mut routes, &mut diagnostics);
@@ -560,7 +659,9 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
 
     let (mode, node, gateway) = match &options.mode {
         SpeakerMode::Node { node } => (intent::Mode::Node, Some(node.clone()), None),
-        SpeakerMode::NatGateway { gateway } => (intent::Mode::NatGateway, None, Some(gateway.clone())),
+        SpeakerMode::NatGateway { gateway } => {
+            (intent::Mode::NatGateway, None, Some(gateway.clone()))
+        }
     };
     let hold = options.hold_time.as_secs();
     let mut intent = Intent {

@@ -94,17 +94,42 @@ mod tests {
         assert_eq!(parse_go_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_go_duration("1m").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_go_duration("1m0s").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_go_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(
+            parse_go_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("300ms").unwrap(),
+            Duration::from_millis(300)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_go_duration("18h").unwrap(), Duration::from_secs(64800));
+        assert_eq!(
+            parse_go_duration("18h").unwrap(),
+            Duration::from_secs(64800)
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "90", "s", "1x", "-1s", "1..5s", ".s", "1s2", "99999999999999999999999h"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "90",
+            "s",
+            "1x",
+            "-1s",
+            "1..5s",
+            ".s",
+            "1s2",
+            "99999999999999999999999h",
+        ] {
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -117,7 +117,8 @@ pub fn explain(
                 Kind::Node => explain_node(&mut out, snapshot, options, &object.name),
                 Kind::VpcNatGateway => explain_gateway(&mut out, options, &object.name),
                 _ => {
-                    let mine: Vec<&Finding> = findings.iter().filter(|f| &f.object == object).collect();
+                    let mine: Vec<&Finding> =
+                        findings.iter().filter(|f| &f.object == object).collect();
                     for f in mine {
                         if f.prefixes.is_empty() {
                             let _ = writeln!(out, "  (no address): {}", describe(f, None, intent));
@@ -140,14 +141,28 @@ pub fn explain(
     Ok(out)
 }
 
-fn explain_prefix(out: &mut String, findings: &[Finding], intent: &Intent, prefix: IpNet, ip: Option<IpAddr>) {
+fn explain_prefix(
+    out: &mut String,
+    findings: &[Finding],
+    intent: &Intent,
+    prefix: IpNet,
+    ip: Option<IpAddr>,
+) {
     let family = Family::of(prefix.addr());
     match intent.routes.iter().find(|r| r.prefix == prefix) {
         Some(r) if r.unreachable => {
-            let _ = writeln!(out, "{prefix} ({family}): not announced: {}", Reason::FamilyNotCarried(family));
+            let _ = writeln!(
+                out,
+                "{prefix} ({family}): not announced: {}",
+                Reason::FamilyNotCarried(family)
+            );
         }
         Some(r) => {
-            let _ = writeln!(out, "{prefix} ({family}): announced, next hop {}", r.next_hop);
+            let _ = writeln!(
+                out,
+                "{prefix} ({family}): announced, next hop {}",
+                r.next_hop
+            );
         }
         None => {
             let _ = writeln!(out, "{prefix} ({family}): not announced");
@@ -158,7 +173,12 @@ fn explain_prefix(out: &mut String, findings: &[Finding], intent: &Intent, prefi
         for &p in &f.prefixes {
             if p == prefix {
                 any = true;
-                let _ = writeln!(out, "  {}: {}", object_label(&f.object), describe(f, Some(p), intent));
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    object_label(&f.object),
+                    describe(f, Some(p), intent)
+                );
             }
         }
     }
@@ -168,7 +188,12 @@ fn explain_prefix(out: &mut String, findings: &[Finding], intent: &Intent, prefi
             for &p in &f.prefixes {
                 if p != prefix && p.contains(&ip) {
                     any = true;
-                    let _ = writeln!(out, "  {} ({p} covers {ip}): {}", object_label(&f.object), describe(f, Some(p), intent));
+                    let _ = writeln!(
+                        out,
+                        "  {} ({p} covers {ip}): {}",
+                        object_label(&f.object),
+                        describe(f, Some(p), intent)
+                    );
                 }
             }
         }
@@ -179,16 +204,29 @@ fn explain_prefix(out: &mut String, findings: &[Finding], intent: &Intent, prefi
 }
 
 fn explain_node(out: &mut String, snapshot: &Snapshot, options: &SpeakerOptions, node: &str) {
-    let local_pods = snapshot.pods.values().filter(|p| p.node.as_deref() == Some(node)).count();
+    let local_pods = snapshot
+        .pods
+        .values()
+        .filter(|p| p.node.as_deref() == Some(node))
+        .count();
     match &options.mode {
         SpeakerMode::Node { node: mine } if mine == node => {
-            let _ = writeln!(out, "  this speaker's node; {local_pods} pod(s) run here, and those with policy local are announced by this speaker");
+            let _ = writeln!(
+                out,
+                "  this speaker's node; {local_pods} pod(s) run here, and those with policy local are announced by this speaker"
+            );
         }
         SpeakerMode::Node { node: mine } => {
-            let _ = writeln!(out, "  not this speaker's node ({mine}); pods with policy local on it are announced by the speaker on {node}");
+            let _ = writeln!(
+                out,
+                "  not this speaker's node ({mine}); pods with policy local on it are announced by the speaker on {node}"
+            );
         }
         SpeakerMode::NatGateway { gateway } => {
-            let _ = writeln!(out, "  this speaker runs in NAT-gateway mode for {gateway}; nodes do not matter");
+            let _ = writeln!(
+                out,
+                "  this speaker runs in NAT-gateway mode for {gateway}; nodes do not matter"
+            );
         }
     }
 }
@@ -196,10 +234,16 @@ fn explain_node(out: &mut String, snapshot: &Snapshot, options: &SpeakerOptions,
 fn explain_gateway(out: &mut String, options: &SpeakerOptions, gateway: &str) {
     match &options.mode {
         SpeakerMode::NatGateway { gateway: mine } if mine == gateway => {
-            let _ = writeln!(out, "  this speaker's gateway: its ready EIPs annotated ovn.kubernetes.io/bgp=true are announced");
+            let _ = writeln!(
+                out,
+                "  this speaker's gateway: its ready EIPs annotated ovn.kubernetes.io/bgp=true are announced"
+            );
         }
         _ => {
-            let _ = writeln!(out, "  not this speaker's gateway; its EIPs are announced by its own speaker sidecar");
+            let _ = writeln!(
+                out,
+                "  not this speaker's gateway; its EIPs are announced by its own speaker sidecar"
+            );
         }
     }
 }

@@ -119,9 +119,9 @@ impl<'de> Deserialize<'de> for NextHop {
         if s == "self" {
             return Ok(NextHop::SelfAddress);
         }
-        s.parse()
-            .map(NextHop::Address)
-            .map_err(|_| serde::de::Error::custom(format!("next hop {s:?} is neither self nor an IP")))
+        s.parse().map(NextHop::Address).map_err(|_| {
+            serde::de::Error::custom(format!("next hop {s:?} is neither self nor an IP"))
+        })
     }
 }
 
@@ -177,9 +177,8 @@ impl Intent {
     /// shows whether a password is set but never depends on (or leaks) its value; the rendered
     /// files, compared byte for byte, catch a password change.
     pub fn seal(&mut self) {
-        self.neighbors.sort_by(|a, b| a.address.cmp(&b.address));
-        self.routes
-            .sort_by(|a, b| (a.family, a.prefix).cmp(&(b.family, b.prefix)));
+        self.neighbors.sort_by_key(|n| n.address);
+        self.routes.sort_by_key(|r| (r.family, r.prefix));
         for r in &mut self.routes {
             r.sources.sort();
             r.sources.dedup();
@@ -210,8 +209,8 @@ impl Intent {
     }
 
     pub fn to_json(&self, show_secrets: bool) -> String {
-        let mut s = serde_json::to_string_pretty(&self.to_json_value(show_secrets))
-            .unwrap_or_default();
+        let mut s =
+            serde_json::to_string_pretty(&self.to_json_value(show_secrets)).unwrap_or_default();
         s.push('\n');
         s
     }

@@ -130,8 +130,10 @@ fn load_and_compile(input: &InputArgs) -> Result<(Snapshot, SpeakerOptions, Inte
             .map_err(Failure::invalid)?;
         args = args.or(from_file);
     }
-    let resolved = resolve(&args, &Env::from_process(), &snapshot, &|p| std::fs::read_to_string(p))
-        .map_err(Failure::invalid)?;
+    let resolved = resolve(&args, &Env::from_process(), &snapshot, &|p| {
+        std::fs::read_to_string(p)
+    })
+    .map_err(Failure::invalid)?;
     let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
     print_diagnostics(&intent.diagnostics);
     Ok((snapshot, resolved.options, intent))

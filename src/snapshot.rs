@@ -110,7 +110,8 @@ impl Snapshot {
                 self.pods.insert((p.namespace.clone(), p.name.clone()), p);
             }
             Object::Service(s) => {
-                self.services.insert((s.namespace.clone(), s.name.clone()), s);
+                self.services
+                    .insert((s.namespace.clone(), s.name.clone()), s);
             }
             Object::Subnet(s) => {
                 self.subnets.insert(s.name.clone(), s);
@@ -208,7 +209,9 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
     Ready,
-    NotReady { reason: Option<String> },
+    NotReady {
+        reason: Option<String>,
+    },
     /// No status at all: written by hand, or not yet reconciled by kube-ovn-controller.
     NoStatus,
 }
@@ -295,9 +298,12 @@ pub fn parse_ip_list(field: &str, value: &str) -> Result<Vec<IpAddr>, FieldError
 /// Parses a CIDR and insists on a network address: the daemons reject `10.16.0.5/16`.
 pub fn parse_cidr(field: &str, value: &str) -> Result<IpNet, FieldError> {
     let value = value.trim();
-    let net: IpNet = value
-        .parse()
-        .map_err(|_| field_error(field, format!("{value:?} is not a CIDR (e.g. 10.16.0.0/16)")))?;
+    let net: IpNet = value.parse().map_err(|_| {
+        field_error(
+            field,
+            format!("{value:?} is not a CIDR (e.g. 10.16.0.0/16)"),
+        )
+    })?;
     if net.trunc() != net {
         return Err(field_error(
             field,
@@ -404,7 +410,9 @@ impl PodInfo {
         Ok(PodInfo {
             namespace: namespace_of(meta),
             name: name_of(meta)?,
-            node: spec.and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()),
+            node: spec
+                .and_then(|s| s.node_name.clone())
+                .filter(|n| !n.is_empty()),
             bgp: bgp_annotation(meta),
             liveness,
             host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
@@ -452,7 +460,12 @@ impl ServiceInfo {
 impl SubnetInfo {
     pub fn from_kubeovn(subnet: &Subnet) -> Result<SubnetInfo, FieldError> {
         let mut cidrs = Vec::new();
-        for part in subnet.spec.cidr_block.split(',').filter(|s| !s.trim().is_empty()) {
+        for part in subnet
+            .spec
+            .cidr_block
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+        {
             cidrs.push(parse_cidr("spec.cidrBlock", part)?);
         }
         let readiness = match &subnet.status {
@@ -477,18 +490,20 @@ impl SubnetInfo {
 
 impl EipInfo {
     pub fn from_kubeovn(eip: &IptablesEip) -> Result<EipInfo, FieldError> {
-        let v4 = match eip.spec.v4ip.trim() {
-            "" => None,
-            s => Some(s.parse::<Ipv4Addr>().map_err(|_| {
-                field_error("spec.v4ip", format!("{s:?} is not an IPv4 address"))
-            })?),
-        };
-        let v6 = match eip.spec.v6ip.trim() {
-            "" => None,
-            s => Some(s.parse::<Ipv6Addr>().map_err(|_| {
-                field_error("spec.v6ip", format!("{s:?} is not an IPv6 address"))
-            })?),
-        };
+        let v4 =
+            match eip.spec.v4ip.trim() {
+                "" => None,
+                s => Some(s.parse::<Ipv4Addr>().map_err(|_| {
+                    field_error("spec.v4ip", format!("{s:?} is not an IPv4 address"))
+                })?),
+            };
+        let v6 =
+            match eip.spec.v6ip.trim() {
+                "" => None,
+                s => Some(s.parse::<Ipv6Addr>().map_err(|_| {
+                    field_error("spec.v6ip", format!("{s:?} is not an IPv6 address"))
+                })?),
+            };
         Ok(EipInfo {
             name: name_of(&eip.metadata)?,
             bgp: bgp_annotation(&eip.metadata),
@@ -516,9 +531,10 @@ impl GatewayInfo {
                 }
                 let hold_time = match s.hold_time.as_deref().map(str::trim) {
                     None | Some("") => None,
-                    Some(h) => Some(parse_go_duration(h).map_err(|e| {
-                        field_error("spec.bgpSpeaker.holdTime", e.to_string())
-                    })?),
+                    Some(h) => Some(
+                        parse_go_duration(h)
+                            .map_err(|e| field_error("spec.bgpSpeaker.holdTime", e.to_string()))?,
+                    ),
                 };
                 let router_id = match s.router_id.as_deref().map(str::trim) {
                     None | Some("") => None,

@@ -31,7 +31,10 @@ fn kinds_not_used_and_non_objects_without_kind_are_ignored() {
 
 #[test]
 fn broken_yaml_names_the_file_and_position() {
-    let e = err(&[("bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n")]);
+    let e = err(&[(
+        "bad.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
+    )]);
     assert!(e.starts_with("bad.yaml: not valid YAML:"), "{e}");
     assert!(e.contains("line"), "{e}");
 }
@@ -39,7 +42,10 @@ fn broken_yaml_names_the_file_and_position() {
 #[test]
 fn broken_json_names_the_file() {
     let e = err(&[("bad.json", "{\"kind\": \"Pod\",}")]);
-    assert!(e.starts_with("bad.json: not valid YAML: invalid JSON:"), "{e}");
+    assert!(
+        e.starts_with("bad.json: not valid YAML: invalid JSON:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -56,7 +62,12 @@ fn wrong_field_type_names_file_document_object_and_field() {
 fn list_items_are_located_by_index() {
     let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: kubeovn.io/v1\n  kind: Subnet\n  metadata: {name: ok}\n  spec: {cidrBlock: 10.16.0.0/16}\n- apiVersion: kubeovn.io/v1\n  kind: Subnet\n  metadata: {name: broken}\n  spec: {natOutgoing: maybe}\n";
     let e = err(&[("l.yaml", yaml)]);
-    assert!(e.starts_with("l.yaml: document 1, items[1]: Subnet broken: spec.natOutgoing: invalid type"), "{e}");
+    assert!(
+        e.starts_with(
+            "l.yaml: document 1, items[1]: Subnet broken: spec.natOutgoing: invalid type"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -77,17 +88,29 @@ fn invalid_ips_and_cidrs_are_errors_naming_the_field() {
         "s.yaml: document 1: Subnet s: spec.cidrBlock: \"10.16.0.5/16\" has host bits set; the network is 10.16.0.0/16"
     );
     let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\nspec: {clusterIP: 10.96.0.999}\n";
-    assert!(err(&[("v.yaml", svc)]).contains("spec.clusterIP: \"10.96.0.999\" is not an IP address"));
+    assert!(
+        err(&[("v.yaml", svc)]).contains("spec.clusterIP: \"10.96.0.999\" is not an IP address")
+    );
     let eip = "apiVersion: kubeovn.io/v1\nkind: IptablesEIP\nmetadata: {name: e}\nspec: {v4ip: \"fd00::1\"}\n";
-    assert!(err(&[("e.yaml", eip)]).contains("IptablesEIP e: spec.v4ip: \"fd00::1\" is not an IPv4 address"));
+    assert!(
+        err(&[("e.yaml", eip)])
+            .contains("IptablesEIP e: spec.v4ip: \"fd00::1\" is not an IPv4 address")
+    );
     let gw = "apiVersion: kubeovn.io/v1\nkind: VpcNatGateway\nmetadata: {name: g}\nspec: {bgpSpeaker: {neighbors: [nope]}}\n";
-    assert!(err(&[("g.yaml", gw)]).contains("VpcNatGateway g: spec.bgpSpeaker.neighbors[0]: \"nope\" is not an IP address"));
+    assert!(
+        err(&[("g.yaml", gw)]).contains(
+            "VpcNatGateway g: spec.bgpSpeaker.neighbors[0]: \"nope\" is not an IP address"
+        )
+    );
 }
 
 #[test]
 fn a_document_that_is_not_an_object_is_an_error() {
     let e = err(&[("x.yaml", "just a string\n")]);
-    assert_eq!(e, "x.yaml: document 1: not a Kubernetes object (expected a mapping with apiVersion and kind)");
+    assert_eq!(
+        e,
+        "x.yaml: document 1: not a Kubernetes object (expected a mapping with apiVersion and kind)"
+    );
 }
 
 #[test]
@@ -95,9 +118,17 @@ fn every_broken_object_is_reported_in_one_run() {
     let a = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: d}\nspec: {nodeName: 1}\n";
     let b = "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: d}\nspec: {hostNetwork: sometimes}\n";
     let e = load_texts([("a.yaml", a), ("b.yaml", b)]).unwrap_err();
-    let LoadError::Many(many) = &e else { panic!("expected several errors: {e}") };
+    let LoadError::Many(many) = &e else {
+        panic!("expected several errors: {e}")
+    };
     assert_eq!(many.0.len(), 2);
-    assert!(e.to_string().lines().next().unwrap().starts_with("a.yaml: document 1: Pod d/a"));
+    assert!(
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("a.yaml: document 1: Pod d/a")
+    );
 }
 
 #[test]
@@ -115,7 +146,9 @@ fn identical_duplicates_are_fine_conflicting_ones_are_errors() {
 fn directories_are_read_recursively_and_missing_paths_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    let pod = |name: &str| format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: d}}\n");
+    let pod = |name: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: d}}\n")
+    };
     std::fs::write(dir.path().join("a.yaml"), pod("a")).unwrap();
     std::fs::write(dir.path().join("sub/b.yml"), pod("b")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
@@ -129,6 +162,11 @@ fn directories_are_read_recursively_and_missing_paths_are_errors() {
     assert_eq!(s.pods.len(), 1);
 
     let missing = dir.path().join("missing.yaml");
-    let e = load(&[missing.clone()]).unwrap_err().to_string();
-    assert_eq!(e, format!("{}: no such file or directory", missing.display()));
+    let e = load(std::slice::from_ref(&missing))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!("{}: no such file or directory", missing.display())
+    );
 }

@@ -59,7 +59,13 @@ fn diags(intent: &Intent, level: Level) -> Vec<String> {
         .collect()
 }
 
-fn subnet(name: &str, cidr: &str, bgp: Option<&str>, ready: Option<bool>, nat_outgoing: bool) -> String {
+fn subnet(
+    name: &str,
+    cidr: &str,
+    bgp: Option<&str>,
+    ready: Option<bool>,
+    nat_outgoing: bool,
+) -> String {
     let annotations = bgp
         .map(|v| format!("  annotations:\n    ovn.kubernetes.io/bgp: \"{v}\"\n"))
         .unwrap_or_default();
@@ -119,7 +125,13 @@ fn ready_subnet() -> String {
 #[test]
 fn subnet_cluster_values_announce_every_cidr_dual_stack() {
     for value in ["true", "yes", "cluster"] {
-        let yaml = subnet("s", "10.16.0.0/16,fd00:10:16::/64", Some(value), Some(true), false);
+        let yaml = subnet(
+            "s",
+            "10.16.0.0/16,fd00:10:16::/64",
+            Some(value),
+            Some(true),
+            false,
+        );
         let intent = compile_extra(&yaml, &[]);
         assert_eq!(
             routes(&intent),
@@ -142,7 +154,10 @@ fn subnet_not_ready_is_not_announced() {
 fn subnet_without_status_is_ready_in_manifests_with_info() {
     let yaml = subnet("s", "10.16.0.0/16", Some("true"), None, false);
     let intent = compile_extra(&yaml, &[]);
-    assert_eq!(routes(&intent), ["10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]"]);
+    assert_eq!(
+        routes(&intent),
+        ["10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]"]
+    );
     assert_eq!(
         diags(&intent, Level::Info),
         ["Subnet/s: no status in the manifest: treated as ready"]
@@ -158,26 +173,43 @@ fn subnet_without_annotation_is_not_announced() {
 fn subnet_local_announces_no_cidr_and_its_pods_by_node() {
     let yaml = [
         subnet("s", "10.16.0.0/16", Some("local"), Some(true), false),
-        pod(PodSpec { name: "here", ips: "10.16.0.5", ..POD }),
-        pod(PodSpec { name: "there", node: "node-2", ips: "10.16.0.6", ..POD }),
+        pod(PodSpec {
+            name: "here",
+            ips: "10.16.0.5",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "there",
+            node: "node-2",
+            ips: "10.16.0.6",
+            ..POD
+        }),
     ]
     .concat();
     let intent = compile_extra(&yaml, &[]);
-    assert_eq!(routes(&intent), ["10.16.0.5/32 ipv4-unicast [Pod default/here (local)]"]);
+    assert_eq!(
+        routes(&intent),
+        ["10.16.0.5/32 ipv4-unicast [Pod default/here (local)]"]
+    );
 }
 
 #[test]
 fn subnet_invalid_value_is_a_warning_and_not_announced() {
     let yaml = [
         subnet("s", "10.16.0.0/16", Some("on"), Some(true), false),
-        pod(PodSpec { ips: "10.16.0.5", ..POD }),
+        pod(PodSpec {
+            ips: "10.16.0.5",
+            ..POD
+        }),
     ]
     .concat();
     let intent = compile_extra(&yaml, &[]);
     assert!(routes(&intent).is_empty());
     assert_eq!(
         diags(&intent, Level::Warning),
-        ["Subnet/s: not announced: invalid ovn.kubernetes.io/bgp value \"on\" (use true, yes, cluster or local)"]
+        [
+            "Subnet/s: not announced: invalid ovn.kubernetes.io/bgp value \"on\" (use true, yes, cluster or local)"
+        ]
     );
 }
 
@@ -188,7 +220,9 @@ fn announced_subnet_with_nat_outgoing_warns() {
         let intent = compile_extra(&yaml, &[]);
         assert_eq!(
             diags(&intent, Level::Warning),
-            ["Subnet/s: announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false"]
+            [
+                "Subnet/s: announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false"
+            ]
         );
     }
     // Not announced (no annotation): no warning.
@@ -200,8 +234,21 @@ fn announced_subnet_with_nat_outgoing_warns() {
 
 #[test]
 fn pod_own_annotation_values() {
-    for (value, policy) in [("true", "cluster"), ("yes", "cluster"), ("cluster", "cluster"), ("local", "local")] {
-        let yaml = [ready_subnet(), pod(PodSpec { bgp: Some(value), ips: "10.16.0.5,fd00:10:16::5", ..POD })].concat();
+    for (value, policy) in [
+        ("true", "cluster"),
+        ("yes", "cluster"),
+        ("cluster", "cluster"),
+        ("local", "local"),
+    ] {
+        let yaml = [
+            ready_subnet(),
+            pod(PodSpec {
+                bgp: Some(value),
+                ips: "10.16.0.5,fd00:10:16::5",
+                ..POD
+            }),
+        ]
+        .concat();
         assert_eq!(
             routes(&compile_extra(&yaml, &[])),
             [
@@ -217,14 +264,22 @@ fn pod_own_annotation_values() {
 fn pod_invalid_value_warns_and_is_not_announced_even_in_an_announced_subnet() {
     let yaml = [
         subnet("s", "10.16.0.0/16", Some("true"), Some(true), false),
-        pod(PodSpec { bgp: Some("ture"), ..POD }),
+        pod(PodSpec {
+            bgp: Some("ture"),
+            ..POD
+        }),
     ]
     .concat();
     let intent = compile_extra(&yaml, &[]);
-    assert_eq!(routes(&intent), ["10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]"]);
+    assert_eq!(
+        routes(&intent),
+        ["10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]"]
+    );
     assert_eq!(
         diags(&intent, Level::Warning),
-        ["Pod/default/p: not announced: invalid ovn.kubernetes.io/bgp value \"ture\" (use true, yes, cluster or local)"]
+        [
+            "Pod/default/p: not announced: invalid ovn.kubernetes.io/bgp value \"ture\" (use true, yes, cluster or local)"
+        ]
     );
 }
 
@@ -233,9 +288,26 @@ fn pod_inherits_subnet_policy() {
     let yaml = [
         subnet("c", "10.17.0.0/16", Some("true"), Some(true), false),
         subnet("l", "10.18.0.0/16", Some("local"), Some(true), false),
-        pod(PodSpec { name: "in-c-elsewhere", node: "node-2", subnet: "c", ips: "10.17.0.5", ..POD }),
-        pod(PodSpec { name: "in-l-here", subnet: "l", ips: "10.18.0.5", ..POD }),
-        pod(PodSpec { name: "in-l-elsewhere", node: "node-3", subnet: "l", ips: "10.18.0.6", ..POD }),
+        pod(PodSpec {
+            name: "in-c-elsewhere",
+            node: "node-2",
+            subnet: "c",
+            ips: "10.17.0.5",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "in-l-here",
+            subnet: "l",
+            ips: "10.18.0.5",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "in-l-elsewhere",
+            node: "node-3",
+            subnet: "l",
+            ips: "10.18.0.6",
+            ..POD
+        }),
     ]
     .concat();
     assert_eq!(
@@ -254,9 +326,23 @@ fn pod_annotation_overrides_subnet_policy() {
         subnet("l", "10.18.0.0/16", Some("local"), Some(true), false),
         subnet("c", "10.17.0.0/16", Some("cluster"), Some(true), false),
         // cluster in a Local subnet: announced though on another node.
-        pod(PodSpec { name: "a", node: "node-2", subnet: "l", ips: "10.18.0.5", bgp: Some("cluster"), ..POD }),
+        pod(PodSpec {
+            name: "a",
+            node: "node-2",
+            subnet: "l",
+            ips: "10.18.0.5",
+            bgp: Some("cluster"),
+            ..POD
+        }),
         // local in a Cluster subnet, on another node: not announced here.
-        pod(PodSpec { name: "b", node: "node-2", subnet: "c", ips: "10.17.0.6", bgp: Some("local"), ..POD }),
+        pod(PodSpec {
+            name: "b",
+            node: "node-2",
+            subnet: "c",
+            ips: "10.17.0.6",
+            bgp: Some("local"),
+            ..POD
+        }),
     ]
     .concat();
     assert_eq!(
@@ -270,20 +356,43 @@ fn pod_annotation_overrides_subnet_policy() {
 
 #[test]
 fn pod_local_announced_only_by_the_speaker_on_its_node() {
-    let yaml = [ready_subnet(), pod(PodSpec { node: "node-2", bgp: Some("local"), ..POD })].concat();
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            node: "node-2",
+            bgp: Some("local"),
+            ..POD
+        }),
+    ]
+    .concat();
     assert!(routes(&compile_extra(&yaml, &[])).is_empty());
     let intent = compile_with(
         &yaml,
-        &BASE.iter().map(|a| if *a == "--node-name=node-1" { "--node-name=node-2" } else { a }).collect::<Vec<_>>(),
+        &BASE
+            .iter()
+            .map(|a| {
+                if *a == "--node-name=node-1" {
+                    "--node-name=node-2"
+                } else {
+                    a
+                }
+            })
+            .collect::<Vec<_>>(),
     );
-    assert_eq!(routes(&intent), ["10.16.0.5/32 ipv4-unicast [Pod default/p (local)]"]);
+    assert_eq!(
+        routes(&intent),
+        ["10.16.0.5/32 ipv4-unicast [Pod default/p (local)]"]
+    );
 }
 
 #[test]
 fn pod_in_subnet_that_is_not_ready_is_not_announced() {
     let yaml = [
         subnet("s", "10.16.0.0/16", None, Some(false), false),
-        pod(PodSpec { bgp: Some("true"), ..POD }),
+        pod(PodSpec {
+            bgp: Some("true"),
+            ..POD
+        }),
     ]
     .concat();
     assert!(routes(&compile_extra(&yaml, &[])).is_empty());
@@ -291,7 +400,11 @@ fn pod_in_subnet_that_is_not_ready_is_not_announced() {
 
 #[test]
 fn pod_in_unknown_subnet_is_not_announced_and_warns_when_annotated() {
-    let yaml = pod(PodSpec { subnet: "ghost", bgp: Some("true"), ..POD });
+    let yaml = pod(PodSpec {
+        subnet: "ghost",
+        bgp: Some("true"),
+        ..POD
+    });
     let intent = compile_extra(&yaml, &[]);
     assert!(routes(&intent).is_empty());
     assert_eq!(
@@ -325,20 +438,46 @@ fn pods_that_are_not_alive_are_skipped() {
         ("succeeded", "", "  phase: Succeeded\n", ""),
         ("failed", "", "  phase: Failed\n", ""),
         ("evicted", "", "  phase: Failed\n  reason: Evicted\n", ""),
-        ("deleting", "  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n", "  phase: Running\n", ""),
+        (
+            "deleting",
+            "  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n",
+            "  phase: Running\n",
+            "",
+        ),
         ("hostnet", "", "  phase: Running\n", "  hostNetwork: true\n"),
     ];
     for (name, meta, status, spec) in cases {
         let yaml = [
             ready_subnet(),
-            pod(PodSpec { name, bgp: Some("true"), extra_meta: meta, status, extra_spec: spec, ..POD }),
+            pod(PodSpec {
+                name,
+                bgp: Some("true"),
+                extra_meta: meta,
+                status,
+                extra_spec: spec,
+                ..POD
+            }),
         ]
         .concat();
-        assert!(routes(&compile_extra(&yaml, &[])).is_empty(), "{name} must be skipped");
+        assert!(
+            routes(&compile_extra(&yaml, &[])).is_empty(),
+            "{name} must be skipped"
+        );
     }
     // Pending and Running pods are alive.
-    let yaml = [ready_subnet(), pod(PodSpec { bgp: Some("true"), status: "  phase: Pending\n", ..POD })].concat();
-    assert_eq!(routes(&compile_extra(&yaml, &[])), ["10.16.0.5/32 ipv4-unicast [Pod default/p (cluster)]"]);
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            bgp: Some("true"),
+            status: "  phase: Pending\n",
+            ..POD
+        }),
+    ]
+    .concat();
+    assert_eq!(
+        routes(&compile_extra(&yaml, &[])),
+        ["10.16.0.5/32 ipv4-unicast [Pod default/p (cluster)]"]
+    );
 }
 
 #[test]
@@ -359,11 +498,19 @@ fn pod_without_ip_annotation_falls_back_to_status_pod_ips_only_with_known_subnet
 
 // ---- Service rows ----
 
-fn service(name: &str, bgp: Option<&str>, type_: &str, cluster_ip: &str, cluster_ips: Option<&str>) -> String {
+fn service(
+    name: &str,
+    bgp: Option<&str>,
+    type_: &str,
+    cluster_ip: &str,
+    cluster_ips: Option<&str>,
+) -> String {
     let annotations = bgp
         .map(|v| format!("  annotations:\n    ovn.kubernetes.io/bgp: \"{v}\"\n"))
         .unwrap_or_default();
-    let ips = cluster_ips.map(|l| format!("  clusterIPs: [{l}]\n")).unwrap_or_default();
+    let ips = cluster_ips
+        .map(|l| format!("  clusterIPs: [{l}]\n"))
+        .unwrap_or_default();
     format!(
         "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n{annotations}spec:\n  type: {type_}\n  clusterIP: \"{cluster_ip}\"\n{ips}"
     )
@@ -372,7 +519,13 @@ fn service(name: &str, bgp: Option<&str>, type_: &str, cluster_ip: &str, cluster
 #[test]
 fn service_cluster_ips_announced_with_option_and_true_or_yes() {
     let yaml = [
-        service("a", Some("true"), "ClusterIP", "10.96.0.10", Some("\"10.96.0.10\", \"fd00:96::a\"")),
+        service(
+            "a",
+            Some("true"),
+            "ClusterIP",
+            "10.96.0.10",
+            Some("\"10.96.0.10\", \"fd00:96::a\""),
+        ),
         service("b", Some("yes"), "ClusterIP", "10.96.0.11", None),
     ]
     .concat();
@@ -393,7 +546,9 @@ fn service_annotation_without_option_is_info() {
     assert!(routes(&intent).is_empty());
     assert_eq!(
         diags(&intent, Level::Info),
-        ["Service/default/a: annotated ovn.kubernetes.io/bgp but --announce-cluster-ip is off; not announced"]
+        [
+            "Service/default/a: annotated ovn.kubernetes.io/bgp but --announce-cluster-ip is off; not announced"
+        ]
     );
 }
 
@@ -451,15 +606,39 @@ const NAT: &[&str] = &[
 fn eips_and_others() -> String {
     [
         eip("ok", Some("gw1"), Some("true"), true, "172.20.0.10", ""),
-        eip("dual", Some("gw1"), Some("yes"), true, "172.20.0.11", "fd00:172:20::11"),
-        eip("v6only", Some("gw1"), Some("true"), true, "", "fd00:172:20::12"),
-        eip("pending", Some("gw1"), Some("true"), false, "172.20.0.12", ""),
+        eip(
+            "dual",
+            Some("gw1"),
+            Some("yes"),
+            true,
+            "172.20.0.11",
+            "fd00:172:20::11",
+        ),
+        eip(
+            "v6only",
+            Some("gw1"),
+            Some("true"),
+            true,
+            "",
+            "fd00:172:20::12",
+        ),
+        eip(
+            "pending",
+            Some("gw1"),
+            Some("true"),
+            false,
+            "172.20.0.12",
+            "",
+        ),
         eip("other", Some("gw2"), Some("true"), true, "172.20.0.13", ""),
         eip("unlabelled", None, Some("true"), true, "172.20.0.14", ""),
         eip("plain", Some("gw1"), None, true, "172.20.0.15", ""),
         eip("weird", Some("gw1"), Some("local"), true, "172.20.0.16", ""),
         subnet("s", "10.16.0.0/16", Some("true"), Some(true), false),
-        pod(PodSpec { bgp: Some("true"), ..POD }),
+        pod(PodSpec {
+            bgp: Some("true"),
+            ..POD
+        }),
         service("svc", Some("true"), "ClusterIP", "10.96.0.10", None),
     ]
     .concat()
@@ -479,7 +658,9 @@ fn nat_gateway_mode_announces_only_this_gateways_ready_annotated_eips() {
     );
     assert_eq!(
         diags(&intent, Level::Warning),
-        ["IptablesEIP/weird: not announced: ovn.kubernetes.io/bgp=\"local\" is not supported on a IptablesEIP; only \"true\" or \"yes\" are"]
+        [
+            "IptablesEIP/weird: not announced: ovn.kubernetes.io/bgp=\"local\" is not supported on a IptablesEIP; only \"true\" or \"yes\" are"
+        ]
     );
     assert_eq!(intent.speaker.gateway.as_deref(), Some("gw1"));
     assert_eq!(intent.speaker.node, None);
@@ -502,7 +683,15 @@ fn node_mode_ignores_eips() {
 
 #[test]
 fn family_no_neighbor_carries_stays_unreachable_with_one_warning() {
-    let yaml = [ready_subnet(), pod(PodSpec { bgp: Some("true"), ips: "10.16.0.5,fd00:10:16::5", ..POD })].concat();
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            bgp: Some("true"),
+            ips: "10.16.0.5,fd00:10:16::5",
+            ..POD
+        }),
+    ]
+    .concat();
     let v4_only = [
         "--neighbor-address=10.32.32.254",
         "--neighbor-as=65030",
@@ -521,7 +710,9 @@ fn family_no_neighbor_carries_stays_unreachable_with_one_warning() {
     assert_eq!(intent.announced().count(), 1);
     assert_eq!(
         diags(&intent, Level::Warning),
-        ["options: 1 ipv6-unicast route(s) not announced because no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop) (fd00:10:16::5/128)"]
+        [
+            "options: 1 ipv6-unicast route(s) not announced because no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop) (fd00:10:16::5/128)"
+        ]
     );
 
     // With extended next hop, the IPv4 neighbor carries both families.
@@ -529,7 +720,10 @@ fn family_no_neighbor_carries_stays_unreachable_with_one_warning() {
     ext.push("--extended-nexthop");
     let intent = compile_with(&yaml, &ext);
     assert_eq!(intent.announced().count(), 2);
-    assert_eq!(intent.neighbors[0].families, [Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(
+        intent.neighbors[0].families,
+        [Family::Ipv4Unicast, Family::Ipv6Unicast]
+    );
     assert!(diags(&intent, Level::Warning).is_empty());
 }
 
@@ -556,8 +750,20 @@ fn duplicate_prefixes_merge_into_one_route_with_every_source() {
     let yaml = [
         subnet("a", "10.16.0.0/16", None, Some(true), false),
         subnet("b", "10.16.0.0/16", Some("true"), Some(true), false),
-        pod(PodSpec { ns: "one", name: "x", subnet: "a", bgp: Some("true"), ..POD }),
-        pod(PodSpec { ns: "two", name: "why", subnet: "b", bgp: Some("local"), ..POD }),
+        pod(PodSpec {
+            ns: "one",
+            name: "x",
+            subnet: "a",
+            bgp: Some("true"),
+            ..POD
+        }),
+        pod(PodSpec {
+            ns: "two",
+            name: "why",
+            subnet: "b",
+            bgp: Some("local"),
+            ..POD
+        }),
     ]
     .concat();
     assert_eq!(
@@ -571,17 +777,41 @@ fn duplicate_prefixes_merge_into_one_route_with_every_source() {
 
 #[test]
 fn next_hop_is_self_unless_node_ips_given() {
-    let yaml = [ready_subnet(), pod(PodSpec { bgp: Some("true"), ips: "10.16.0.5,fd00:10:16::5", ..POD })].concat();
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            bgp: Some("true"),
+            ips: "10.16.0.5,fd00:10:16::5",
+            ..POD
+        }),
+    ]
+    .concat();
     let intent = compile_extra(&yaml, &[]);
-    assert!(intent.routes.iter().all(|r| r.next_hop == NextHop::SelfAddress));
+    assert!(
+        intent
+            .routes
+            .iter()
+            .all(|r| r.next_hop == NextHop::SelfAddress)
+    );
     let intent = compile_extra(&yaml, &["--node-ips=192.0.2.11"]);
-    let hops: Vec<String> = intent.routes.iter().map(|r| r.next_hop.to_string()).collect();
+    let hops: Vec<String> = intent
+        .routes
+        .iter()
+        .map(|r| r.next_hop.to_string())
+        .collect();
     assert_eq!(hops, ["192.0.2.11", "self"]);
 }
 
 #[test]
 fn intent_redacts_password_and_hash_is_stable_and_content_sensitive() {
-    let yaml = [ready_subnet(), pod(PodSpec { bgp: Some("true"), ..POD })].concat();
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            bgp: Some("true"),
+            ..POD
+        }),
+    ]
+    .concat();
     let a = compile_extra(&yaml, &["--auth-password=s3cret"]);
     let b = compile_extra(&yaml, &["--auth-password=s3cret"]);
     assert_eq!(a.to_yaml(false), b.to_yaml(false));
@@ -601,13 +831,40 @@ fn intent_redacts_password_and_hash_is_stable_and_content_sensitive() {
 fn routes_are_sorted_by_family_then_prefix() {
     let yaml = [
         subnet("s", "10.16.0.0/16,fd00:10:16::/64", None, Some(true), false),
-        pod(PodSpec { name: "c", ips: "10.16.0.30,fd00:10:16::1", bgp: Some("true"), ..POD }),
-        pod(PodSpec { name: "a", ips: "10.16.0.4", bgp: Some("true"), ..POD }),
-        pod(PodSpec { name: "b", ips: "10.16.0.100", bgp: Some("true"), ..POD }),
+        pod(PodSpec {
+            name: "c",
+            ips: "10.16.0.30,fd00:10:16::1",
+            bgp: Some("true"),
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "a",
+            ips: "10.16.0.4",
+            bgp: Some("true"),
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "b",
+            ips: "10.16.0.100",
+            bgp: Some("true"),
+            ..POD
+        }),
     ]
     .concat();
-    let prefixes: Vec<String> = compile_extra(&yaml, &[]).routes.iter().map(|r| r.prefix.to_string()).collect();
-    assert_eq!(prefixes, ["10.16.0.4/32", "10.16.0.30/32", "10.16.0.100/32", "fd00:10:16::1/128"]);
+    let prefixes: Vec<String> = compile_extra(&yaml, &[])
+        .routes
+        .iter()
+        .map(|r| r.prefix.to_string())
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "10.16.0.4/32",
+            "10.16.0.30/32",
+            "10.16.0.100/32",
+            "fd00:10:16::1/128"
+        ]
+    );
 }
 
 // ---- explain: the "why not" cases of DESIGN section 5 ----
@@ -615,9 +872,12 @@ fn routes_are_sorted_by_family_then_prefix() {
 fn explain_text(yaml: &str, args: &[&str], query: &str) -> String {
     let snapshot = load_texts([("test.yaml", yaml)]).unwrap();
     let all: Vec<&str> = BASE.iter().chain(args).copied().collect();
-    let resolved = resolve(&parse_speaker_args(all).unwrap(), &Env::default(), &snapshot, &|_| {
-        Err(std::io::Error::other("none"))
-    })
+    let resolved = resolve(
+        &parse_speaker_args(all).unwrap(),
+        &Env::default(),
+        &snapshot,
+        &|_| Err(std::io::Error::other("none")),
+    )
     .unwrap();
     let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
     let q = bgpgen::explain::parse_query(query).unwrap();
@@ -629,34 +889,97 @@ fn explain_says_why_not() {
     let yaml = [
         subnet("s", "10.16.0.0/16,fd00:10:16::/64", None, Some(true), false),
         subnet("down", "10.20.0.0/16", Some("true"), Some(false), false),
-        pod(PodSpec { name: "none", ips: "10.16.0.1", ..POD }),
-        pod(PodSpec { name: "far", node: "node-2", ips: "10.16.0.2", bgp: Some("local"), ..POD }),
-        pod(PodSpec { name: "notready", subnet: "down", ips: "10.20.0.3", bgp: Some("true"), ..POD }),
-        pod(PodSpec { name: "done", ips: "10.16.0.4", bgp: Some("true"), status: "  phase: Succeeded\n", ..POD }),
-        pod(PodSpec { name: "bad", ips: "10.16.0.5", bgp: Some("maybe"), ..POD }),
-        pod(PodSpec { name: "v6", ips: "fd00:10:16::6", bgp: Some("true"), ..POD }),
+        pod(PodSpec {
+            name: "none",
+            ips: "10.16.0.1",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "far",
+            node: "node-2",
+            ips: "10.16.0.2",
+            bgp: Some("local"),
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "notready",
+            subnet: "down",
+            ips: "10.20.0.3",
+            bgp: Some("true"),
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "done",
+            ips: "10.16.0.4",
+            bgp: Some("true"),
+            status: "  phase: Succeeded\n",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "bad",
+            ips: "10.16.0.5",
+            bgp: Some("maybe"),
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "v6",
+            ips: "fd00:10:16::6",
+            bgp: Some("true"),
+            ..POD
+        }),
         service("svc", Some("true"), "ClusterIP", "10.96.0.10", None),
     ]
     .concat();
     let cases = [
-        ("pod/default/none", "Pod default/none:\n  10.16.0.1/32: not announced: no ovn.kubernetes.io/bgp annotation\n"),
-        ("10.16.0.2", "10.16.0.2/32 (ipv4-unicast): not announced\n  Pod default/far: not announced: policy local and the pod runs on node node-2, not on this speaker's node node-1\n  Subnet s (10.16.0.0/16 covers 10.16.0.2): not announced: no ovn.kubernetes.io/bgp annotation\n"),
-        ("pod/default/notready", "Pod default/notready:\n  10.20.0.3/32: not announced: subnet down is not ready\n"),
-        ("pod/default/done", "Pod default/done:\n  10.16.0.4/32: not announced: the pod is not alive (phase Succeeded)\n"),
-        ("pod/default/bad", "Pod default/bad:\n  10.16.0.5/32: not announced: invalid ovn.kubernetes.io/bgp value \"maybe\" (use true, yes, cluster or local)\n"),
-        ("service/default/svc", "Service default/svc:\n  10.96.0.10/32: not announced: --announce-cluster-ip is off\n"),
-        ("subnet/down", "Subnet down:\n  10.20.0.0/16: not announced: subnet down is not ready\n"),
-        ("10.99.0.1", "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix\n"),
+        (
+            "pod/default/none",
+            "Pod default/none:\n  10.16.0.1/32: not announced: no ovn.kubernetes.io/bgp annotation\n",
+        ),
+        (
+            "10.16.0.2",
+            "10.16.0.2/32 (ipv4-unicast): not announced\n  Pod default/far: not announced: policy local and the pod runs on node node-2, not on this speaker's node node-1\n  Subnet s (10.16.0.0/16 covers 10.16.0.2): not announced: no ovn.kubernetes.io/bgp annotation\n",
+        ),
+        (
+            "pod/default/notready",
+            "Pod default/notready:\n  10.20.0.3/32: not announced: subnet down is not ready\n",
+        ),
+        (
+            "pod/default/done",
+            "Pod default/done:\n  10.16.0.4/32: not announced: the pod is not alive (phase Succeeded)\n",
+        ),
+        (
+            "pod/default/bad",
+            "Pod default/bad:\n  10.16.0.5/32: not announced: invalid ovn.kubernetes.io/bgp value \"maybe\" (use true, yes, cluster or local)\n",
+        ),
+        (
+            "service/default/svc",
+            "Service default/svc:\n  10.96.0.10/32: not announced: --announce-cluster-ip is off\n",
+        ),
+        (
+            "subnet/down",
+            "Subnet down:\n  10.20.0.0/16: not announced: subnet down is not ready\n",
+        ),
+        (
+            "10.99.0.1",
+            "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix\n",
+        ),
     ];
     for (query, expected) in cases {
         assert_eq!(explain_text(&yaml, &[], query), expected, "query {query}");
     }
     // Family not carried: only IPv4 neighbors.
-    let v4_only: Vec<&str> = BASE.iter().copied().filter(|a| !a.starts_with("--neighbor-ipv6")).collect();
+    let v4_only: Vec<&str> = BASE
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--neighbor-ipv6"))
+        .collect();
     let snapshot = load_texts([("t.yaml", yaml.as_str())]).unwrap();
-    let resolved = resolve(&parse_speaker_args(v4_only).unwrap(), &Env::default(), &snapshot, &|_| {
-        Err(std::io::Error::other("none"))
-    })
+    let resolved = resolve(
+        &parse_speaker_args(v4_only).unwrap(),
+        &Env::default(),
+        &snapshot,
+        &|_| Err(std::io::Error::other("none")),
+    )
     .unwrap();
     let intent = compile(&snapshot, &resolved.options, &[]);
     let q = bgpgen::explain::parse_query("fd00:10:16::6").unwrap();

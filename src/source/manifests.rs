@@ -88,7 +88,10 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
         } else {
             return Err(LoadError::Io {
                 path: p.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
             });
         }
     }
@@ -153,7 +156,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
 }
 
 /// Parses manifests already in memory: `(file name, text)` pairs. Pure, for tests and benchmarks.
-pub fn load_texts<'a>(inputs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Snapshot, LoadError> {
+pub fn load_texts<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Snapshot, LoadError> {
     let mut snapshot = Snapshot::new(Origin::Manifests);
     let mut errors = Vec::new();
     for (name, text) in inputs {
@@ -199,12 +204,18 @@ fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>, LoadError> {
     })
 }
 
-fn ingest_document(doc: Value, location: Location, snapshot: &mut Snapshot, errors: &mut Vec<LoadError>) {
+fn ingest_document(
+    doc: Value,
+    location: Location,
+    snapshot: &mut Snapshot,
+    errors: &mut Vec<LoadError>,
+) {
     let Value::Object(map) = &doc else {
         if !doc.is_null() {
             errors.push(LoadError::Document {
                 location,
-                message: "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+                message: "not a Kubernetes object (expected a mapping with apiVersion and kind)"
+                    .into(),
             });
         }
         return;
@@ -239,7 +250,10 @@ fn describe(kind: &str, value: &Value) -> String {
         Some(other) => other.to_string(),
         None => "<unnamed>".to_string(),
     };
-    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+    match meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+    {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
@@ -255,7 +269,12 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, FieldError> {
     })
 }
 
-fn ingest_object(value: &Value, location: &Location, snapshot: &mut Snapshot, errors: &mut Vec<LoadError>) {
+fn ingest_object(
+    value: &Value,
+    location: &Location,
+    snapshot: &mut Snapshot,
+    errors: &mut Vec<LoadError>,
+) {
     if value.is_null() {
         return;
     }
@@ -270,10 +289,19 @@ fn ingest_object(value: &Value, location: &Location, snapshot: &mut Snapshot, er
         });
         return;
     };
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let converted: Result<Option<Object>, FieldError> = match (api_version, kind) {
-        ("v1", "Node") => typed::<Node>(value).and_then(|o| NodeInfo::from_k8s(&o)).map(Object::Node).map(Some),
-        ("v1", "Pod") => typed::<Pod>(value).and_then(|o| PodInfo::from_k8s(&o)).map(Object::Pod).map(Some),
+        ("v1", "Node") => typed::<Node>(value)
+            .and_then(|o| NodeInfo::from_k8s(&o))
+            .map(Object::Node)
+            .map(Some),
+        ("v1", "Pod") => typed::<Pod>(value)
+            .and_then(|o| PodInfo::from_k8s(&o))
+            .map(Object::Pod)
+            .map(Some),
         ("v1", "Service") => typed::<Service>(value)
             .and_then(|o| ServiceInfo::from_k8s(&o))
             .map(Object::Service)
