@@ -4,12 +4,17 @@
 //! [`intent::Intent`] -> render -> apply. The compile stage is pure.
 
 pub mod compile;
+pub mod daemon;
 pub mod diagnostic;
+pub mod diff;
 pub mod duration;
 pub mod explain;
 pub mod intent;
 pub mod kubeovn;
 pub mod model;
 pub mod options;
+pub mod output;
+pub mod render;
+pub mod routes_file;
 pub mod snapshot;
 pub mod source;

@@ -11,10 +11,14 @@ use bgpgen::diagnostic::Diagnostic;
 use bgpgen::explain::{explain, parse_query};
 use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, SpeakerOptions, resolve};
+use bgpgen::render::{Backend, Rendered, Templates, render};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::manifests;
+use bgpgen::{daemon, diff, output};
 
+const EXIT_DIFFERENT: u8 = 1;
 const EXIT_INVALID: u8 = 2;
+const EXIT_DAEMON: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +52,18 @@ enum Command {
   bgpgen explain -f examples/ --options examples/speaker-options.yaml pod/default/web-0
   bgpgen explain -f examples/ --options examples/speaker-options.yaml subnet/ovn-default")]
     Explain(ExplainArgs),
+    /// Render the daemon configuration: print it (--dry-run), write it (--out DIR), or check that
+    /// DIR is up to date (--out DIR --check, exit 1 and a diff when stale).
+    #[command(after_help = "EXAMPLES:
+  bgpgen render -f examples/cluster --options examples/speaker-options.yaml --backend frr --dry-run
+  bgpgen render -f examples/cluster --options examples/speaker-options.yaml --backend bird --out /etc/bird --validate
+  bgpgen render -f cluster/ --options speaker.yaml --backend gobgp --out rendered/ --check   # in CI")]
+    Render(RenderArgs),
+    /// Compare two inputs: route changes with their sources, the disruption forecast for the
+    /// daemon, and the unified diff of the rendered files. Exit 1 when they differ.
+    #[command(after_help = "EXAMPLES:
+  bgpgen diff --backend frr --from main/cluster --to pr/cluster --options examples/speaker-options.yaml")]
+    Diff(DiffArgs),
 }
 
 #[derive(Args)]
@@ -89,6 +105,62 @@ struct ExplainArgs {
     query: String,
 }
 
+#[derive(Args)]
+struct BackendArgs {
+    /// The routing daemon to render for.
+    #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
+    backend: Backend,
+    /// Directory of templates overriding the built-in ones (gobgpd.toml.j2, routes.txt.j2,
+    /// frr.conf.j2, bird.conf.j2).
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    /// Print the BGP password instead of <redacted>.
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse()
+}
+
+#[derive(Args)]
+#[group(id = "mode", required = true, multiple = false, args = ["dry_run", "out"])]
+struct RenderArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Print the rendered file(s) on stdout and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the rendered files into DIR (atomically; 0600 when they hold the password).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// With --out: write nothing, exit 1 and print a diff if DIR is not up to date.
+    #[arg(long, requires = "out")]
+    check: bool,
+    /// Also run the daemon's own checker on the result (when the daemon is installed).
+    #[arg(long)]
+    validate: bool,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The current manifests (file, directory or -).
+    #[arg(long, value_name = "PATH", required = true)]
+    from: Vec<PathBuf>,
+    /// The proposed manifests.
+    #[arg(long, value_name = "PATH", required = true)]
+    to: Vec<PathBuf>,
+    /// YAML file of speaker options, keyed by flag name; flags win.
+    #[arg(long, value_name = "FILE")]
+    options: Option<PathBuf>,
+    #[command(flatten)]
+    speaker: SpeakerArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
 /// An error for the user, with the exit code it maps to.
 struct Failure {
     code: u8,
@@ -109,6 +181,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(args) => run_compile(args),
         Command::Explain(args) => run_explain(args),
+        Command::Render(args) => run_render(args),
+        Command::Diff(args) => run_diff(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,9 +195,17 @@ fn main() -> ExitCode {
 
 /// Loads manifests and options and compiles them: the shared front half of every command.
 fn load_and_compile(input: &InputArgs) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
-    let snapshot = manifests::load(&input.files).map_err(Failure::invalid)?;
-    let mut args = input.speaker.clone();
-    if let Some(path) = &input.options {
+    compile_from(&input.files, input.options.as_deref(), &input.speaker)
+}
+
+fn compile_from(
+    files: &[PathBuf],
+    options: Option<&std::path::Path>,
+    speaker: &SpeakerArgs,
+) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
+    let snapshot = manifests::load(files).map_err(Failure::invalid)?;
+    let mut args = speaker.clone();
+    if let Some(path) = options {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::invalid(format!("options file {}: {e}", path.display())))?;
         let from_file = SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
@@ -161,4 +243,118 @@ fn run_explain(args: ExplainArgs) -> Result<(), Failure> {
     let report = explain(&snapshot, &options, &intent, &query).map_err(Failure::invalid)?;
     print!("{report}");
     Ok(())
+}
+
+fn render_with(intent: &Intent, b: &BackendArgs, reveal: bool) -> Result<Rendered, Failure> {
+    let templates = Templates::load(b.templates.as_deref()).map_err(Failure::invalid)?;
+    let rendered = render(intent, b.backend, &templates, reveal).map_err(Failure::invalid)?;
+    Ok(rendered)
+}
+
+/// Replaces the password in text shown to the user, unless they asked to see it.
+fn mask(text: &str, intent: &Intent, show: bool) -> String {
+    match &intent.bgp.password {
+        Some(p) if !show && !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
+        _ => text.to_string(),
+    }
+}
+
+fn run_render(args: RenderArgs) -> Result<(), Failure> {
+    let (_, _, intent) = load_and_compile(&args.input)?;
+    let real = render_with(&intent, &args.backend, true)?;
+    print_diagnostics(&real.notes);
+    if args.validate {
+        match daemon::validate::validate(&real) {
+            Ok(()) => {}
+            Err(daemon::validate::ValidateError::Missing { program, package }) => {
+                eprintln!(
+                    "warning: --validate skipped: {program} is not installed (package {package})"
+                );
+            }
+            Err(e) => {
+                return Err(Failure {
+                    code: EXIT_DAEMON,
+                    message: mask(&e.to_string(), &intent, args.backend.show_secrets),
+                });
+            }
+        }
+    }
+    if args.dry_run {
+        let shown = render_with(&intent, &args.backend, args.backend.show_secrets)?;
+        let many = shown.files.len() > 1;
+        for f in &shown.files {
+            if many {
+                println!("# --- {}", f.name);
+            }
+            print!("{}", f.contents);
+        }
+        return Ok(());
+    }
+    let Some(dir) = &args.out else {
+        return Err(Failure::invalid(
+            "one of --dry-run or --out DIR is required",
+        ));
+    };
+    if args.check {
+        let mut stale = String::new();
+        for f in &real.files {
+            let path = dir.join(&f.name);
+            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            if current != f.contents {
+                stale.push_str(&diff::unified_text(&f.name, &current, &f.contents));
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        print!("{}", mask(&stale, &intent, args.backend.show_secrets));
+        return Err(Failure {
+            code: EXIT_DIFFERENT,
+            message: format!("{} is not up to date with the input", dir.display()),
+        });
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", dir.display())))?;
+    for f in &real.files {
+        let path = dir.join(&f.name);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(f.contents.as_str()) {
+            continue;
+        }
+        output::write_atomic(&path, &f.contents, f.secret)
+            .map_err(|e| Failure::invalid(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn run_diff(args: DiffArgs) -> Result<(), Failure> {
+    let (_, _, from) = compile_from(&args.from, args.options.as_deref(), &args.speaker)?;
+    let (_, _, to) = compile_from(&args.to, args.options.as_deref(), &args.speaker)?;
+    let show = args.backend.show_secrets;
+    let a = render_with(&from, &args.backend, show)?;
+    let b = render_with(&to, &args.backend, show)?;
+    let routes = diff::route_changes(&from, &to);
+    let files = diff::unified(&a, &b);
+    if routes.is_empty() && files.is_empty() && from.hash == to.hash {
+        println!("no changes");
+        return Ok(());
+    }
+    println!("Route changes:");
+    if routes.is_empty() {
+        println!("  (none)");
+    }
+    for line in &routes {
+        println!("  {line}");
+    }
+    println!("\nForecast for {}:", args.backend.backend);
+    for line in diff::forecast(&from, &to, args.backend.backend) {
+        println!("  {line}");
+    }
+    if !files.is_empty() {
+        println!();
+        print!("{files}");
+    }
+    Err(Failure {
+        code: EXIT_DIFFERENT,
+        message: "the inputs differ".to_string(),
+    })
 }

@@ -170,3 +170,35 @@ fn directories_are_read_recursively_and_missing_paths_are_errors() {
         format!("{}: no such file or directory", missing.display())
     );
 }
+
+#[test]
+fn large_streams_and_lists_are_read_beyond_parser_default_budgets() {
+    // serde-saphyr's default budget stops at 250,000 nodes / 1,024 documents (~900 pods).
+    let pod = |i: usize| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  namespace: d\n  labels: {{app: a, tier: t, zone: z}}\n  annotations:\n    ovn.kubernetes.io/logical_switch: s\n    ovn.kubernetes.io/ip_address: 10.16.{}.{}\n    ovn.kubernetes.io/mac_address: 00:00:00:00:00:01\nspec:\n  nodeName: node-1\n  containers:\n  - name: c\n    image: busybox\n    env: [{{name: A, value: \"1\"}}, {{name: B, value: \"2\"}}]\nstatus:\n  phase: Running\n",
+            i / 250,
+            i % 250
+        )
+    };
+    let n = 8000;
+    let stream: String = (0..n).map(|i| format!("---\n{}", pod(i))).collect();
+    assert_eq!(
+        load_texts([("s.yaml", stream.as_str())])
+            .unwrap()
+            .pods
+            .len(),
+        n
+    );
+    let items: String = (0..n)
+        .map(|i| {
+            let indented: String = pod(i).lines().map(|l| format!("  {l}\n")).collect();
+            format!("- {}", indented.trim_start())
+        })
+        .collect();
+    let list = format!("apiVersion: v1\nitems:\n{items}kind: List\nmetadata: {{}}\n");
+    assert_eq!(
+        load_texts([("l.yaml", list.as_str())]).unwrap().pods.len(),
+        n
+    );
+}

@@ -7,7 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -175,7 +176,42 @@ pub fn load_texts<'a>(
                 document: index + 1,
                 item: None,
             };
-            ingest_document(doc, location, &mut snapshot, &mut errors);
+            if doc.not_an_object {
+                errors.push(LoadError::Document {
+                    location,
+                    message:
+                        "not a Kubernetes object (expected a mapping with apiVersion and kind)"
+                            .into(),
+                });
+                continue;
+            }
+            for parsed in doc.objects {
+                let location = Location {
+                    item: parsed.item,
+                    ..location.clone()
+                };
+                match parsed.result {
+                    Ok(object) => {
+                        if let Err(conflict) = snapshot.insert_new(object) {
+                            errors.push(LoadError::Document {
+                                location,
+                                message: conflict.to_string(),
+                            });
+                        }
+                    }
+                    Err(Invalid::NotAnObject) => errors.push(LoadError::Document {
+                        location,
+                        message:
+                            "not a Kubernetes object (expected a mapping with apiVersion and kind)"
+                                .into(),
+                    }),
+                    Err(Invalid::Field { object, error }) => errors.push(LoadError::Object {
+                        location,
+                        object,
+                        error,
+                    }),
+                }
+            }
         }
     }
     match errors.len() {
@@ -185,12 +221,12 @@ pub fn load_texts<'a>(
     }
 }
 
-fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>, LoadError> {
+fn parse_documents(name: &str, text: &str) -> Result<Vec<ParsedDoc>, LoadError> {
     let trimmed = text.trim_start();
     // JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
     if name.ends_with(".json") || (name == "<stdin>" && trimmed.starts_with('{')) {
         let mut out = Vec::new();
-        for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        for v in serde_json::Deserializer::from_str(text).into_iter::<ParsedDoc>() {
             out.push(v.map_err(|e| LoadError::Syntax {
                 file: name.to_string(),
                 message: format!("invalid JSON: {e}"),
@@ -204,40 +240,145 @@ fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>, LoadError> {
     })
 }
 
-fn ingest_document(
-    doc: Value,
-    location: Location,
-    snapshot: &mut Snapshot,
-    errors: &mut Vec<LoadError>,
-) {
-    let Value::Object(map) = &doc else {
-        if !doc.is_null() {
-            errors.push(LoadError::Document {
-                location,
-                message: "not a Kubernetes object (expected a mapping with apiVersion and kind)"
-                    .into(),
+/// Why one object could not be read.
+#[derive(Debug)]
+enum Invalid {
+    NotAnObject,
+    Field { object: String, error: FieldError },
+}
+
+/// One object of a document, already converted to its snapshot record.
+#[derive(Debug)]
+struct Parsed {
+    /// The index in a List's `items`.
+    item: Option<usize>,
+    result: Result<Object, Invalid>,
+}
+
+/// One document, converted while it is parsed: a `kind: List` of 100,000 pods is never held as a
+/// tree, only as compact records.
+#[derive(Debug, Default)]
+struct ParsedDoc {
+    objects: Vec<Parsed>,
+    not_an_object: bool,
+}
+
+impl<'de> Deserialize<'de> for ParsedDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl DocVisitor {
+    fn not_an_object<E>() -> Result<ParsedDoc, E> {
+        Ok(ParsedDoc {
+            objects: Vec::new(),
+            not_an_object: true,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = ParsedDoc;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedDoc, A::Error> {
+        let mut rest = serde_json::Map::new();
+        let mut items = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                items = Some(map.next_value::<Items>()?.0);
+            } else {
+                let value: Value = map.next_value()?;
+                rest.insert(key, value);
+            }
+        }
+        let kind = rest.get("kind").and_then(Value::as_str).unwrap_or("");
+        if let Some(items) = items.filter(|_| kind.ends_with("List")) {
+            return Ok(ParsedDoc {
+                objects: items,
+                not_an_object: false,
             });
         }
-        return;
-    };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind.ends_with("List") && map.contains_key("items") {
-        let Some(Value::Array(items)) = map.get("items") else {
-            errors.push(LoadError::Document {
-                location,
-                message: format!("{kind}: items must be a list"),
-            });
-            return;
-        };
-        for (i, item) in items.iter().enumerate() {
-            let location = Location {
-                item: Some(i),
-                ..location.clone()
-            };
-            ingest_object(item, &location, snapshot, errors);
+        let objects = convert(&Value::Object(rest))
+            .map(|result| Parsed { item: None, result })
+            .into_iter()
+            .collect();
+        Ok(ParsedDoc {
+            objects,
+            not_an_object: false,
+        })
+    }
+
+    fn visit_unit<E>(self) -> Result<ParsedDoc, E> {
+        Ok(ParsedDoc::default())
+    }
+
+    fn visit_none<E>(self) -> Result<ParsedDoc, E> {
+        Ok(ParsedDoc::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedDoc, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Self::not_an_object()
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ParsedDoc, E> {
+        Self::not_an_object()
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ParsedDoc, E> {
+        Self::not_an_object()
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ParsedDoc, E> {
+        Self::not_an_object()
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ParsedDoc, E> {
+        Self::not_an_object()
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ParsedDoc, E> {
+        Self::not_an_object()
+    }
+}
+
+/// A List's `items`, each converted as soon as it is parsed.
+struct Items(Vec<Parsed>);
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = Items;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of Kubernetes objects")
+            }
+            fn visit_unit<E>(self) -> Result<Items, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+                let mut out = Vec::new();
+                let mut i = 0;
+                while let Some(value) = seq.next_element::<Value>()? {
+                    if let Some(result) = convert(&value) {
+                        out.push(Parsed {
+                            item: Some(i),
+                            result,
+                        });
+                    }
+                    i += 1;
+                }
+                Ok(Items(out))
+            }
         }
-    } else {
-        ingest_object(&doc, &location, snapshot, errors);
+        d.deserialize_any(ItemsVisitor)
     }
 }
 
@@ -269,71 +410,42 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, FieldError> {
     })
 }
 
-fn ingest_object(
-    value: &Value,
-    location: &Location,
-    snapshot: &mut Snapshot,
-    errors: &mut Vec<LoadError>,
-) {
+/// Converts one object into its snapshot record: `None` for kinds the rules do not use and for
+/// mappings without `kind` (a values or options file), an error for a used kind that is malformed.
+fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
     if value.is_null() {
-        return;
+        return None;
     }
     let Some(kind) = value.get("kind").and_then(Value::as_str) else {
-        if value.is_object() {
-            // Not a Kubernetes object (a values file, an options file): nothing to do with it.
-            return;
-        }
-        errors.push(LoadError::Document {
-            location: location.clone(),
-            message: "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
-        });
-        return;
+        return (!value.is_object()).then_some(Err(Invalid::NotAnObject));
     };
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let converted: Result<Option<Object>, FieldError> = match (api_version, kind) {
+    let converted: Result<Object, FieldError> = match (api_version, kind) {
         ("v1", "Node") => typed::<Node>(value)
             .and_then(|o| NodeInfo::from_k8s(&o))
-            .map(Object::Node)
-            .map(Some),
+            .map(Object::Node),
         ("v1", "Pod") => typed::<Pod>(value)
             .and_then(|o| PodInfo::from_k8s(&o))
-            .map(Object::Pod)
-            .map(Some),
+            .map(Object::Pod),
         ("v1", "Service") => typed::<Service>(value)
             .and_then(|o| ServiceInfo::from_k8s(&o))
-            .map(Object::Service)
-            .map(Some),
+            .map(Object::Service),
         (kubeovn::API_VERSION, "Subnet") => typed::<Subnet>(value)
             .and_then(|o| SubnetInfo::from_kubeovn(&o))
-            .map(Object::Subnet)
-            .map(Some),
+            .map(Object::Subnet),
         (kubeovn::API_VERSION, "IptablesEIP") => typed::<IptablesEip>(value)
             .and_then(|o| EipInfo::from_kubeovn(&o))
-            .map(Object::Eip)
-            .map(Some),
+            .map(Object::Eip),
         (kubeovn::API_VERSION, "VpcNatGateway") => typed::<VpcNatGateway>(value)
             .and_then(|o| GatewayInfo::from_kubeovn(&o))
-            .map(Object::Gateway)
-            .map(Some),
-        _ => Ok(None),
+            .map(Object::Gateway),
+        _ => return None,
     };
-    match converted {
-        Ok(Some(object)) => {
-            if let Err(conflict) = snapshot.insert_new(object) {
-                errors.push(LoadError::Document {
-                    location: location.clone(),
-                    message: conflict.to_string(),
-                });
-            }
-        }
-        Ok(None) => {}
-        Err(error) => errors.push(LoadError::Object {
-            location: location.clone(),
-            object: describe(kind, value),
-            error,
-        }),
-    }
+    Some(converted.map_err(|error| Invalid::Field {
+        object: describe(kind, value),
+        error,
+    }))
 }

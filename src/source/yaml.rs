@@ -1,19 +1,39 @@
-//! The one place that knows which YAML library bgpgen uses (see the README's dependency notes for
-//! why serde-saphyr), so that swapping it touches one file.
+//! The one place that knows which YAML library bgpgen uses (serde-saphyr; the README's dependency
+//! notes say why), so that swapping it touches one file.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub type Error = serde_saphyr::Error;
 
-/// Deserializes one YAML document.
-pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    serde_saphyr::from_str(text)
+/// Parser options for manifests. serde-saphyr's default budget (250,000 nodes, 1,024 documents for
+/// the whole input) rejects clusters above ~900 pods, so the size limits are lifted; the alias and
+/// anchor limits stay, as they guard against "billion laughs" documents.
+fn options() -> serde_saphyr::Options {
+    // Both structs are non-exhaustive: start from the defaults and change what matters.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_reader_input_bytes = None;
+    budget.max_events = usize::MAX;
+    budget.max_documents = usize::MAX;
+    budget.max_nodes = usize::MAX;
+    budget.max_total_scalar_bytes = usize::MAX;
+    budget.max_total_comment_bytes = usize::MAX;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    // Comments are never used; not capturing them saves time on large files.
+    options.emit_comments = false;
+    options
 }
 
-/// Every document of a multi-document YAML stream, empty documents skipped.
-pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, Error> {
-    serde_saphyr::from_multiple(text)
+/// Deserializes one YAML document.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    serde_saphyr::from_str_with_options(text, options())
+}
+
+/// Every document of a multi-document YAML stream, empty documents skipped. `T` should be compact
+/// (it is built while its document is parsed): the documents' text trees are never all in memory.
+pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
+    serde_saphyr::from_multiple_with_options(text, options())
 }
 
 /// Serializes a value as a YAML document.

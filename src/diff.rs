@@ -1,0 +1,156 @@
+//! `bgpgen diff`: what changes between two intents, for review: announce/withdraw lines with
+//! provenance, a forecast of what the change does to the daemon's sessions, and the unified diff of
+//! the rendered files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+use similar::TextDiff;
+
+use crate::intent::{Intent, Route};
+use crate::render::{Backend, Rendered};
+
+/// One line per announced route that appears, disappears or changes sources/next hop.
+pub fn route_changes(from: &Intent, to: &Intent) -> Vec<String> {
+    let old: BTreeMap<IpNet, &Route> = from.announced().map(|r| (r.prefix, r)).collect();
+    let new: BTreeMap<IpNet, &Route> = to.announced().map(|r| (r.prefix, r)).collect();
+    let sources = |r: &Route| {
+        r.sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    // Routes sort by family then prefix in the intent; keep that order.
+    let mut prefixes: Vec<(crate::model::Family, IpNet)> = old
+        .values()
+        .chain(new.values())
+        .map(|r| (r.family, r.prefix))
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    for (_, p) in prefixes {
+        match (old.get(&p), new.get(&p)) {
+            (None, Some(r)) => out.push(format!("+ {p}  {}", sources(r))),
+            (Some(r), None) => out.push(format!("- {p}  {}", sources(r))),
+            (Some(a), Some(b)) if a.next_hop != b.next_hop => out.push(format!(
+                "~ {p}  next hop {} -> {}  {}",
+                a.next_hop,
+                b.next_hop,
+                sources(b)
+            )),
+            (Some(a), Some(b)) if a.sources != b.sources => {
+                out.push(format!("~ {p}  sources {} -> {}", sources(a), sources(b)))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What applying `to` over `from` does to a running daemon of this backend, per change.
+pub fn forecast(from: &Intent, to: &Intent, backend: Backend) -> Vec<String> {
+    let mut out = Vec::new();
+    if from.speaker.router_id != to.speaker.router_id
+        || from.speaker.local_as != to.speaker.local_as
+    {
+        out.push(match backend {
+            Backend::Gobgp => {
+                "daemon restart: router ID or local AS changed ([global] is not applied on reload)"
+                    .to_string()
+            }
+            _ => "session reset (all neighbors): router ID or local AS changed".to_string(),
+        });
+    }
+    let old: BTreeMap<_, _> = from.neighbors.iter().map(|n| (n.address, n)).collect();
+    let new: BTreeMap<_, _> = to.neighbors.iter().map(|n| (n.address, n)).collect();
+    for (addr, n) in &new {
+        match old.get(addr) {
+            None => out.push(format!("session add: {addr}")),
+            Some(o) if o.remote_as != n.remote_as || o.families != n.families => out.push(format!(
+                "session reset: {addr} (remote AS or families changed)"
+            )),
+            _ => {}
+        }
+    }
+    for addr in old.keys().filter(|a| !new.contains_key(a)) {
+        out.push(format!("session remove: {addr}"));
+    }
+    let (a, b) = (&from.bgp, &to.bgp);
+    let mut changed = Vec::new();
+    if a.hold_time != b.hold_time || a.keepalive != b.keepalive {
+        changed.push("timers");
+    }
+    if a.password != b.password {
+        changed.push("password");
+    }
+    if a.passive != b.passive {
+        changed.push("passive mode");
+    }
+    if a.ebgp_multihop_ttl != b.ebgp_multihop_ttl {
+        changed.push("eBGP multihop");
+    }
+    if a.graceful_restart != b.graceful_restart {
+        changed.push("graceful restart");
+    }
+    if a.extended_nexthop != b.extended_nexthop {
+        changed.push("extended next hop");
+    }
+    if !changed.is_empty() {
+        let kept: Vec<String> = new
+            .keys()
+            .filter(|a| old.contains_key(a))
+            .map(ToString::to_string)
+            .collect();
+        if !kept.is_empty() {
+            out.push(format!(
+                "session reset: {} ({} changed)",
+                kept.join(", "),
+                changed.join(", ")
+            ));
+        }
+    }
+    if a.bfd != b.bfd && backend != Backend::Gobgp {
+        out.push("BFD sessions re-created (BGP sessions stay up)".to_string());
+    }
+    let routes = route_changes(from, to);
+    if !routes.is_empty() {
+        out.push(format!(
+            "route add/withdraw: {} change(s), no session impact",
+            routes.len()
+        ));
+    }
+    if out.is_empty() {
+        out.push("no-op".to_string());
+    }
+    out
+}
+
+/// Unified diff of two renderings, file by file (`--- a/NAME`, `+++ b/NAME`).
+pub fn unified(from: &Rendered, to: &Rendered) -> String {
+    let mut out = String::new();
+    for (a, b) in from.files.iter().zip(&to.files) {
+        if a.contents != b.contents {
+            let diff = TextDiff::from_lines(&a.contents, &b.contents);
+            let _ = write!(
+                out,
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{}", a.name), &format!("b/{}", b.name))
+            );
+        }
+    }
+    out
+}
+
+/// Unified diff of a file on disk against what it should be (for `render --check`).
+pub fn unified_text(name: &str, old: &str, new: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
