@@ -21,6 +21,10 @@ pub const DEFAULT_GR_DEFERRAL_TIME: Duration = Duration::from_secs(360);
 pub const DEFAULT_EBGP_MULTIHOP: u8 = 1;
 pub const DEFAULT_BFD_INTERVAL_MS: u32 = 1000;
 pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
+/// FRR (`neighbor X bfd MULT RX TX`) rejects intervals below 50 ms; BIRD and GoBGP accept them.
+pub const BFD_MIN_INTERVAL_MS: u32 = 50;
+/// The hold time is a 16-bit field of the BGP OPEN message.
+const MAX_WIRE_HOLD_TIME: u64 = 65535;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OptionsError {
@@ -108,10 +112,10 @@ pub struct SpeakerArgs {
     /// Enable BFD on the BGP sessions.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_bfd: Option<String>,
-    /// BFD minimum transmit interval in milliseconds, 10 to 60000 [default: 1000].
+    /// BFD minimum transmit interval in milliseconds, 50 to 60000 [default: 1000].
     #[arg(long, value_name = "MS")]
     pub bfd_min_tx: Option<String>,
-    /// BFD minimum receive interval in milliseconds, 10 to 60000 [default: 1000].
+    /// BFD minimum receive interval in milliseconds, 50 to 60000 [default: 1000].
     #[arg(long, value_name = "MS")]
     pub bfd_min_rx: Option<String>,
     /// BFD detection multiplier, 2 to 255 [default: 3].
@@ -350,6 +354,16 @@ pub struct Resolved {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Whether a password can be written into gobgpd, FRR and BIRD configuration as it is: a TCP MD5
+/// key of at most 80 printable ASCII characters, with none of the characters that would end or
+/// escape a quoted string or a vtysh word (quotes, backslash, `?`, whitespace).
+pub fn password_is_renderable(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 80
+        && p.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"\"'\\?".contains(&b))
+}
+
 /// Go's `strconv.ParseBool`, which pflag uses for boolean flags.
 fn parse_bool(flag: &'static str, value: Option<&str>) -> Result<bool, OptionsError> {
     match value {
@@ -544,6 +558,19 @@ pub fn resolve(
             ),
         ));
     }
+    // kube-ovn-speaker accepts 65536s, which no BGP OPEN message can carry.
+    let hold_time = if hold_time.as_secs() > MAX_WIRE_HOLD_TIME {
+        diagnostics.push(Diagnostic::warning(
+            "options",
+            format!(
+                "--holdtime {}s does not fit BGP's 16-bit hold time; using {MAX_WIRE_HOLD_TIME}s",
+                hold_time.as_secs()
+            ),
+        ));
+        Duration::from_secs(MAX_WIRE_HOLD_TIME)
+    } else {
+        hold_time
+    };
     let ebgp_multihop_ttl = match args.ebgp_multihop.as_deref() {
         None => DEFAULT_EBGP_MULTIHOP,
         Some(v) => match v.trim().parse::<u8>() {
@@ -728,10 +755,10 @@ pub fn resolve(
     let password = match password {
         Some(p) if p.is_empty() => None,
         Some(p) => {
-            if p.chars().any(|c| c.is_control()) || p.len() > 80 {
+            if !password_is_renderable(&p) {
                 return Err(invalid(
                     "auth-password",
-                    "the password must be at most 80 printable characters (TCP MD5 key)",
+                    "the password must be at most 80 printable ASCII characters (TCP MD5 key), without spaces, quotes, backslash or ? (they cannot be written safely into every daemon's configuration)",
                 ));
             }
             Some(Secret::new(p))
@@ -776,7 +803,7 @@ pub fn resolve(
             "bfd-min-tx",
             args.bfd_min_tx.as_deref(),
             DEFAULT_BFD_INTERVAL_MS,
-            10,
+            BFD_MIN_INTERVAL_MS,
             60000,
             "the BFD transmit interval (ms)",
         )?,
@@ -784,7 +811,7 @@ pub fn resolve(
             "bfd-min-rx",
             args.bfd_min_rx.as_deref(),
             DEFAULT_BFD_INTERVAL_MS,
-            10,
+            BFD_MIN_INTERVAL_MS,
             60000,
             "the BFD receive interval (ms)",
         )?,

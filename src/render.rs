@@ -191,15 +191,6 @@ fn peer_id(ip: IpAddr) -> String {
     id
 }
 
-/// Whether a password can be written into every daemon's syntax as it is: printable ASCII without
-/// quotes, backslash, `?` (vtysh help) or whitespace. Options validation enforces the same.
-pub fn password_is_safe(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 80
-        && p.bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && !b"\"'\\?".contains(&b))
-}
-
 #[derive(Serialize)]
 struct Ctx {
     hash: String,
@@ -285,7 +276,7 @@ fn context(
     let bgp = &intent.bgp;
     let password = match &bgp.password {
         None => None,
-        Some(p) if !password_is_safe(p.expose()) => {
+        Some(p) if !crate::options::password_is_renderable(p.expose()) => {
             return Err(RenderError::Unsupported(
                 "the BGP password must be 1 to 80 printable ASCII characters without quotes, backslash, ? or spaces".into(),
             ));

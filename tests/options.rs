@@ -312,8 +312,15 @@ fn holdtime_3s_accepted() {
 }
 
 #[test]
-fn holdtime_65536s_accepted() {
-    assert_eq!(ok(&["--holdtime=65536s"]).hold_time, secs(65536));
+fn holdtime_65536s_accepted_and_clamped_to_the_16_bit_wire_field() {
+    let r = resolve_args(&[BASE, &["--holdtime=65536s"]].concat(), Env::default()).unwrap();
+    assert_eq!(r.options.hold_time, secs(65535));
+    assert!(
+        r.diagnostics.iter().any(|d| d.message.contains("16-bit")),
+        "{:?}",
+        r.diagnostics
+    );
+    assert_eq!(ok(&["--holdtime=65535s"]).hold_time, secs(65535));
 }
 
 #[test]
@@ -522,17 +529,17 @@ fn graceful_restart_deferral_time_over_18h_rejected_when_on() {
 #[test]
 fn bfd_intervals_range() {
     for flag in ["bfd-min-tx", "bfd-min-rx"] {
-        let m = invalid(&[&format!("--{flag}=9")], flag);
-        assert!(m.contains("10 to 60000"), "{m}");
+        let m = invalid(&[&format!("--{flag}=49")], flag);
+        assert!(m.contains("50 to 60000"), "{m}");
         let m = invalid(&[&format!("--{flag}=60001")], flag);
-        assert!(m.contains("10 to 60000") && m.contains("60001"), "{m}");
+        assert!(m.contains("50 to 60000") && m.contains("60001"), "{m}");
         invalid(&[&format!("--{flag}=fast")], flag);
     }
-    let o = ok(&["--enable-bfd", "--bfd-min-tx=10", "--bfd-min-rx=60000"]);
+    let o = ok(&["--enable-bfd", "--bfd-min-tx=50", "--bfd-min-rx=60000"]);
     assert!(o.bfd.enabled);
-    assert_eq!((o.bfd.min_tx_ms, o.bfd.min_rx_ms), (10, 60000));
-    let o = ok(&["--bfd-min-tx=60000", "--bfd-min-rx=10"]);
-    assert_eq!((o.bfd.min_tx_ms, o.bfd.min_rx_ms), (60000, 10));
+    assert_eq!((o.bfd.min_tx_ms, o.bfd.min_rx_ms), (50, 60000));
+    let o = ok(&["--bfd-min-tx=60000", "--bfd-min-rx=50"]);
+    assert_eq!((o.bfd.min_tx_ms, o.bfd.min_rx_ms), (60000, 50));
 }
 
 #[test]
@@ -861,6 +868,17 @@ fn auth_password_too_long_or_control_rejected() {
     let eighty = format!("--auth-password={}", "x".repeat(80));
     assert_eq!(ok(&[&eighty]).password.unwrap().expose().len(), 80);
     invalid(&["--auth-password=a\tb"], "auth-password");
+    // Characters that would end or escape a quoted string or a vtysh word in some daemon.
+    for bad in ["a b", "a\"b", "a'b", "a\\b", "a?b"] {
+        invalid(&[&format!("--auth-password={bad}")], "auth-password");
+    }
+    assert_eq!(
+        ok(&["--auth-password=p@ss!#$%w0rd"])
+            .password
+            .unwrap()
+            .expose(),
+        "p@ss!#$%w0rd"
+    );
 }
 
 #[test]
