@@ -35,11 +35,14 @@ fn cases() -> Vec<Case> {
     dirs.into_iter()
         .map(|dir| {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            let snapshot = manifests::load(&[dir.join("input")]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let snapshot =
+                manifests::load(&[dir.join("input")]).unwrap_or_else(|e| panic!("{name}: {e}"));
             let text = std::fs::read_to_string(dir.join("options.yaml")).unwrap();
             let args = SpeakerArgs::from_options_yaml("options.yaml", &text).unwrap();
-            let resolved = resolve(&args, &Env::default(), &snapshot, &|p| std::fs::read_to_string(p))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
+                std::fs::read_to_string(p)
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
             let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
             Case {
                 name,
@@ -56,7 +59,10 @@ fn renders(case: &Case) -> Vec<Rendered> {
     let templates = Templates::builtin();
     Backend::ALL
         .iter()
-        .map(|&b| render(&case.intent, b, &templates, true).unwrap_or_else(|e| panic!("{}: {b}: {e}", case.name)))
+        .map(|&b| {
+            render(&case.intent, b, &templates, true)
+                .unwrap_or_else(|e| panic!("{}: {b}: {e}", case.name))
+        })
         .collect()
 }
 
@@ -103,7 +109,10 @@ fn golden_rendering_is_idempotent_and_file_order_independent() {
     for case in cases() {
         assert_eq!(actual_files(&case), actual_files(&case), "{}", case.name);
         // The same inputs read file by file in reverse order give the same intent.
-        let mut files: Vec<PathBuf> = std::fs::read_dir(case.dir.join("input")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(case.dir.join("input"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         files.reverse();
         let snapshot = manifests::load(&files).unwrap();
@@ -121,8 +130,15 @@ fn golden_configs_pass_the_daemons_own_parsers() {
     for case in cases() {
         for r in renders(&case) {
             if !available(r.backend) {
-                assert!(!require_daemons(), "BGPGEN_REQUIRE_DAEMONS=1 but the {} checker is not installed", r.backend);
-                eprintln!("SKIPPED: {} checker not installed; {} config of {} not validated", r.backend, r.backend, case.name);
+                assert!(
+                    !require_daemons(),
+                    "BGPGEN_REQUIRE_DAEMONS=1 but the {} checker is not installed",
+                    r.backend
+                );
+                eprintln!(
+                    "SKIPPED: {} checker not installed; {} config of {} not validated",
+                    r.backend, r.backend, case.name
+                );
                 continue;
             }
             validate(&r).unwrap_or_else(|e| panic!("{}: {}: {e}", case.name, r.backend));
@@ -168,8 +184,14 @@ fn covered(case: &Case) -> BTreeSet<String> {
     match &o.mode {
         SpeakerMode::Node { node } => {
             for p in case.snapshot.pods.values() {
-                let place = if p.node.as_ref() == Some(node) { "this-node" } else { "other-node" };
-                if let Some(f) = family_name(p.attachments.iter().flat_map(|a| a.ips.iter().copied())) {
+                let place = if p.node.as_ref() == Some(node) {
+                    "this-node"
+                } else {
+                    "other-node"
+                };
+                if let Some(f) =
+                    family_name(p.attachments.iter().flat_map(|a| a.ips.iter().copied()))
+                {
                     out.insert(format!("pod/{}/{place}/{f}", value_name(&p.bgp)));
                 }
             }
@@ -183,7 +205,10 @@ fn covered(case: &Case) -> BTreeSet<String> {
                     out.insert(format!("service/{}/{f}", value_name(&s.bgp)));
                 }
             }
-            out.insert(format!("session/announce-cluster-ip-{}", if o.announce_cluster_ip { "on" } else { "off" }));
+            out.insert(format!(
+                "session/announce-cluster-ip-{}",
+                if o.announce_cluster_ip { "on" } else { "off" }
+            ));
         }
         SpeakerMode::NatGateway { .. } => {
             for e in case.snapshot.eips.values() {
@@ -197,15 +222,29 @@ fn covered(case: &Case) -> BTreeSet<String> {
     }
     let flags = [
         (o.password.is_some(), "password"),
-        (o.graceful_restart && (o.graceful_restart_time.as_secs() != 90 || o.graceful_restart_deferral_time.as_secs() != 360), "graceful-restart-custom-times"),
+        (
+            o.graceful_restart
+                && (o.graceful_restart_time.as_secs() != 90
+                    || o.graceful_restart_deferral_time.as_secs() != 360),
+            "graceful-restart-custom-times",
+        ),
         (o.passive, "passive"),
         (o.ebgp_multihop_ttl > 1, "multihop"),
         (o.hold_time.as_secs() != 90, "custom-hold-time"),
         (o.bfd.enabled, "bfd"),
         (o.extended_nexthop, "extended-nexthop"),
-        (!o.neighbors_v4.is_empty() && o.neighbors_v6.is_empty(), "neighbors-ipv4-only"),
-        (o.neighbors_v4.is_empty() && !o.neighbors_v6.is_empty(), "neighbors-ipv6-only"),
-        (!o.neighbors_v4.is_empty() && !o.neighbors_v6.is_empty(), "neighbors-both"),
+        (
+            !o.neighbors_v4.is_empty() && o.neighbors_v6.is_empty(),
+            "neighbors-ipv4-only",
+        ),
+        (
+            o.neighbors_v4.is_empty() && !o.neighbors_v6.is_empty(),
+            "neighbors-ipv6-only",
+        ),
+        (
+            !o.neighbors_v4.is_empty() && !o.neighbors_v6.is_empty(),
+            "neighbors-both",
+        ),
     ];
     for (on, name) in flags {
         if on {
@@ -231,9 +270,19 @@ fn matrix() -> BTreeSet<String> {
         }
     }
     for s in [
-        "password", "graceful-restart-custom-times", "passive", "multihop", "custom-hold-time", "bfd",
-        "extended-nexthop", "neighbors-ipv4-only", "neighbors-ipv6-only", "neighbors-both", "nat-gateway",
-        "announce-cluster-ip-on", "announce-cluster-ip-off",
+        "password",
+        "graceful-restart-custom-times",
+        "passive",
+        "multihop",
+        "custom-hold-time",
+        "bfd",
+        "extended-nexthop",
+        "neighbors-ipv4-only",
+        "neighbors-ipv6-only",
+        "neighbors-both",
+        "nat-gateway",
+        "announce-cluster-ip-on",
+        "announce-cluster-ip-off",
     ] {
         cells.insert(format!("session/{s}"));
     }
@@ -244,6 +293,17 @@ fn matrix() -> BTreeSet<String> {
 fn every_matrix_combination_has_a_golden_case() {
     let all = cases();
     let covered: BTreeSet<String> = all.iter().flat_map(covered).collect();
-    let missing: Vec<String> = matrix().into_iter().filter(|c| !covered.contains(c)).collect();
-    assert!(missing.is_empty(), "combinations without a golden case:\n{}", missing.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"));
+    let missing: Vec<String> = matrix()
+        .into_iter()
+        .filter(|c| !covered.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "combinations without a golden case:\n{}",
+        missing
+            .iter()
+            .map(|c| format!("  {c}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
