@@ -198,6 +198,7 @@ struct Ctx {
     local_as: u32,
     hold_time: u64,
     keepalive: u64,
+    connect_retry: u64,
     passive: bool,
     multihop_ttl: Option<u8>,
     extended_nexthop: bool,
@@ -263,6 +264,10 @@ fn route_ctx(r: &Route) -> RouteCtx {
         comment: source_comment(&r.sources),
     }
 }
+
+/// Seconds between connection attempts to a peer that did not answer. The daemons' defaults
+/// (120 s in FRR and BIRD) leave a session down for two minutes after a peer restart.
+const CONNECT_RETRY_SECS: u64 = 5;
 
 /// FRR's `select-defer-time` and BGP's 16-bit hold time bound what the intent can ask for.
 const FRR_MAX_SELECT_DEFER: u64 = 3600;
@@ -366,6 +371,7 @@ fn context(
         local_as,
         hold_time: bgp.hold_time,
         keepalive: bgp.keepalive,
+        connect_retry: CONNECT_RETRY_SECS,
         passive: bgp.passive,
         multihop_ttl,
         extended_nexthop: bgp.extended_nexthop,
