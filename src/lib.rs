@@ -3,6 +3,7 @@
 //! Data flows one way: source -> [`snapshot::Snapshot`] -> [`compile::compile`] ->
 //! [`intent::Intent`] -> render -> apply. The compile stage is pure.
 
+pub mod agent;
 pub mod compile;
 pub mod daemon;
 pub mod diagnostic;
@@ -18,3 +19,4 @@ pub mod render;
 pub mod routes_file;
 pub mod snapshot;
 pub mod source;
+pub mod status;

@@ -64,6 +64,106 @@ enum Command {
     #[command(after_help = "EXAMPLES:
   bgpgen diff --backend frr --from main/cluster --to pr/cluster --options examples/speaker-options.yaml")]
     Diff(DiffArgs),
+    /// Run the pipeline once against a running daemon: compile, render, validate, write, reload,
+    /// verify, roll back on refusal. Exit 3 when the daemon refuses or cannot be reached.
+    #[command(after_help = "EXAMPLES:
+  bgpgen apply --backend bird -f examples/cluster --options examples/speaker-options.yaml \\
+      --config-file /etc/bird/bird.conf --bird-socket /run/bird/bird.ctl")]
+    Apply(ApplyArgs),
+    /// The sidecar: watch the manifests, keep the daemon announcing exactly the intent, serve
+    /// /healthz, /readyz, /metrics and /intent. SIGTERM withdraws the routes unless graceful
+    /// restart is on (then they stay, so peers keep forwarding while bgpgen restarts).
+    #[command(after_help = "EXAMPLES:
+  bgpgen run --backend frr --manifests /srv/cluster --options speaker.yaml \\
+      --config-file /etc/frr/frr.conf --frr-vty-socket /var/run/frr
+  bgpgen run --backend gobgp --manifests /srv/cluster --options speaker.yaml \\
+      --config-file /etc/gobgp/gobgpd.toml --gobgpd-pid-file /run/gobgpd.pid --gobgp-api 127.0.0.1:50051")]
+    Run(RunArgs),
+}
+
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Daemon options")]
+struct DaemonArgs {
+    /// Where the rendered configuration lives (the file the daemon was started with); other
+    /// rendered files (routes.txt) go beside it [default: /etc/gobgp/gobgpd.toml,
+    /// /etc/bird/bird.conf or /etc/frr/frr.conf].
+    #[arg(long, value_name = "PATH")]
+    config_file: Option<PathBuf>,
+    /// gobgpd's gRPC API.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
+    gobgp_api: String,
+    /// gobgpd's pid file, to send SIGHUP when the session configuration changes.
+    #[arg(long, value_name = "PATH")]
+    gobgpd_pid_file: Option<PathBuf>,
+    /// BIRD's control socket.
+    #[arg(long, value_name = "PATH", default_value = "/run/bird/bird.ctl")]
+    bird_socket: PathBuf,
+    /// Directory of FRR's vty sockets.
+    #[arg(long, value_name = "DIR", default_value = "/var/run/frr")]
+    frr_vty_socket: PathBuf,
+}
+
+impl DaemonArgs {
+    fn options(&self, backend: Backend) -> bgpgen::daemon::driver::DaemonOptions {
+        let default = match backend {
+            Backend::Gobgp => "/etc/gobgp/gobgpd.toml",
+            Backend::Bird => "/etc/bird/bird.conf",
+            Backend::Frr => "/etc/frr/frr.conf",
+        };
+        bgpgen::daemon::driver::DaemonOptions {
+            config_file: self
+                .config_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(default)),
+            gobgp_api: self.gobgp_api.clone(),
+            gobgpd_pid_file: self.gobgpd_pid_file.clone(),
+            bird_socket: self.bird_socket.clone(),
+            frr_vty_socket: self.frr_vty_socket.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The routing daemon.
+    #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
+    backend: Backend,
+    /// Directory of templates overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Directory of manifests to watch (GitOps pull mode, tests).
+    #[arg(long, value_name = "DIR", required = true)]
+    manifests: PathBuf,
+    /// YAML file of speaker options, keyed by flag name; flags win.
+    #[arg(long, value_name = "FILE")]
+    options: Option<PathBuf>,
+    #[command(flatten)]
+    speaker: SpeakerArgs,
+    /// The routing daemon.
+    #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
+    backend: Backend,
+    /// Directory of templates overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+    /// Coalesce changes arriving within this time into one apply (Go syntax: 100ms, 1s).
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    debounce: String,
+    /// How often the daemon is checked (reachability; a restarted gobgpd gets its paths back).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    check_interval: String,
+    /// Address of the /healthz, /readyz, /metrics and /intent endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10661")]
+    metrics_addr: std::net::SocketAddr,
 }
 
 #[derive(Args)]
@@ -183,6 +283,8 @@ fn main() -> ExitCode {
         Command::Explain(args) => run_explain(args),
         Command::Render(args) => run_render(args),
         Command::Diff(args) => run_diff(args),
+        Command::Apply(args) => run_apply(args),
+        Command::Run(args) => run_sidecar(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -356,5 +458,128 @@ fn run_diff(args: DiffArgs) -> Result<(), Failure> {
     Err(Failure {
         code: EXIT_DIFFERENT,
         message: "the inputs differ".to_string(),
+    })
+}
+
+fn merged_args(
+    options: Option<&std::path::Path>,
+    speaker: &SpeakerArgs,
+) -> Result<SpeakerArgs, Failure> {
+    let mut args = speaker.clone();
+    if let Some(path) = options {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::invalid(format!("options file {}: {e}", path.display())))?;
+        args = args.or(
+            SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
+                .map_err(Failure::invalid)?,
+        );
+    }
+    Ok(args)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: EXIT_DAEMON,
+            message: format!("cannot start the async runtime: {e}"),
+        })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, Failure> {
+    bgpgen::duration::parse_go_duration(value)
+        .map_err(|e| Failure::invalid(format!("--{flag}: {e}")))
+}
+
+fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
+    init_logging();
+    let snapshot = manifests::load(&args.input.files).map_err(Failure::invalid)?;
+    let config = bgpgen::agent::AgentConfig {
+        backend: args.backend,
+        args: merged_args(args.input.options.as_deref(), &args.input.speaker)?,
+        env: Env::from_process(),
+        templates: args.templates.clone(),
+        daemon: args.daemon.options(args.backend),
+        check_interval: std::time::Duration::from_secs(2),
+    };
+    let templates = Templates::load(args.templates.as_deref()).map_err(Failure::invalid)?;
+    let mut driver = bgpgen::agent::Driver::new(args.backend, config.daemon.clone());
+    let result = runtime()?.block_on(bgpgen::agent::apply_snapshot(
+        &config,
+        &templates,
+        &mut driver,
+        &snapshot,
+    ));
+    match result {
+        Ok((intent, outcome)) => {
+            print_diagnostics(&intent.diagnostics);
+            match outcome {
+                bgpgen::daemon::driver::ApplyOutcome::Unchanged => {
+                    println!("unchanged ({})", intent.hash)
+                }
+                bgpgen::daemon::driver::ApplyOutcome::Applied(how) => {
+                    println!(
+                        "applied {} route(s) with {how} ({})",
+                        intent.announced().count(),
+                        intent.hash
+                    )
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: if e.is_input() {
+                EXIT_INVALID
+            } else {
+                EXIT_DAEMON
+            },
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
+    init_logging();
+    let debounce = parse_duration_flag("debounce", &args.debounce)?;
+    let check_interval = parse_duration_flag("check-interval", &args.check_interval)?;
+    if check_interval.is_zero() {
+        return Err(Failure::invalid("--check-interval must be more than 0"));
+    }
+    let config = bgpgen::agent::AgentConfig {
+        backend: args.backend,
+        args: merged_args(args.options.as_deref(), &args.speaker)?,
+        env: Env::from_process(),
+        templates: args.templates.clone(),
+        daemon: args.daemon.options(args.backend),
+        check_interval,
+    };
+    // Fail fast on options that are wrong whatever the manifests say.
+    Templates::load(args.templates.as_deref()).map_err(Failure::invalid)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let status = std::sync::Arc::new(std::sync::Mutex::new(bgpgen::status::Status::default()));
+        let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+            .await
+            .map_err(|e| Failure::invalid(format!("--metrics-addr {}: {e}", args.metrics_addr)))?;
+        drop(listener);
+        let server = tokio::spawn(bgpgen::agent::serve_status(args.metrics_addr, status.clone()));
+        let source = bgpgen::source::watch::watch_dir(args.manifests.clone(), debounce)
+            .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", args.manifests.display())))?;
+        tracing::info!(backend = %args.backend, manifests = %args.manifests.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
+        let result = bgpgen::agent::run(config, source, status).await;
+        server.abort();
+        result.map_err(|e| Failure { code: if e.is_input() { EXIT_INVALID } else { EXIT_DAEMON }, message: e.to_string() })
     })
 }

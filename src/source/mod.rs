@@ -1,4 +1,19 @@
-//! Sources of cluster state. Each produces a [`crate::snapshot::Snapshot`].
+//! Sources of cluster state. Each produces a [`crate::snapshot::Snapshot`]; live sources send
+//! [`SourceEvent`]s so that the sidecar loop does not care where the state comes from.
 
 pub mod manifests;
+pub mod watch;
 pub mod yaml;
+
+use crate::snapshot::Snapshot;
+
+/// What a live source reports.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// The complete, consistent state (never a partial initial list).
+    Snapshot(Snapshot),
+    /// The input is invalid (e.g. a broken manifest): keep the last good configuration.
+    Invalid(String),
+    /// The source lost or regained its connection (e.g. API server outage); nothing is withdrawn.
+    Up(bool),
+}

@@ -1,0 +1,308 @@
+//! The sidecar loop (`bgpgen run`) and the one-shot pipeline (`bgpgen apply`): every consistent
+//! snapshot from the source is compiled, rendered and handed to the daemon driver; an invalid input
+//! or a refused configuration leaves the last good configuration in force and is reported (log,
+//! metrics, `/readyz`). A health endpoint serves `/healthz`, `/readyz`, `/metrics` and `/intent`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::compile::compile;
+use crate::daemon::bird::BirdDriver;
+use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
+use crate::daemon::frr::FrrDriver;
+use crate::daemon::gobgp::GobgpDriver;
+use crate::intent::Intent;
+use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
+use crate::render::{Backend, RenderError, Templates, render};
+use crate::snapshot::Snapshot;
+use crate::source::SourceEvent;
+use crate::status::Status;
+
+pub struct AgentConfig {
+    pub backend: Backend,
+    /// Command line merged with any `--options` file.
+    pub args: SpeakerArgs,
+    pub env: Env,
+    pub templates: Option<PathBuf>,
+    pub daemon: DaemonOptions,
+    /// How often the daemon is checked (reachability, a restarted GoBGP's lost paths).
+    pub check_interval: Duration,
+}
+
+/// Why one pipeline run did not apply.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl PipelineError {
+    /// Invalid input (exit 2) rather than a daemon problem (exit 3).
+    pub fn is_input(&self) -> bool {
+        matches!(self, PipelineError::Options(_) | PipelineError::Render(_))
+            || matches!(self, PipelineError::Apply(ApplyError::Rejected(_)))
+    }
+}
+
+/// One daemon driver.
+pub enum Driver {
+    Gobgp(GobgpDriver),
+    Bird(BirdDriver),
+    Frr(FrrDriver),
+}
+
+impl Driver {
+    pub fn new(backend: Backend, options: DaemonOptions) -> Driver {
+        match backend {
+            Backend::Gobgp => Driver::Gobgp(GobgpDriver::new(options)),
+            Backend::Bird => Driver::Bird(BirdDriver::new(options)),
+            Backend::Frr => Driver::Frr(FrrDriver::new(options)),
+        }
+    }
+
+    pub async fn apply(
+        &mut self,
+        intent: &Intent,
+        rendered: &crate::render::Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        match self {
+            Driver::Gobgp(d) => d.apply(intent, rendered).await,
+            Driver::Bird(d) => d.apply(rendered).await,
+            Driver::Frr(d) => d.apply(intent, rendered).await,
+        }
+    }
+
+    /// Checks the daemon; a GoBGP that restarted gets its paths back here.
+    pub async fn check(&mut self) -> bool {
+        match self {
+            Driver::Gobgp(d) => d.check().await,
+            Driver::Bird(d) => d.reachable().await,
+            Driver::Frr(d) => d.reachable().await,
+        }
+    }
+}
+
+/// Compiles and renders a snapshot (pure) and applies it with the driver.
+pub async fn apply_snapshot(
+    config: &AgentConfig,
+    templates: &Templates,
+    driver: &mut Driver,
+    snapshot: &Snapshot,
+) -> Result<(Intent, ApplyOutcome), PipelineError> {
+    let resolved = resolve(&config.args, &config.env, snapshot, &|p| {
+        std::fs::read_to_string(p)
+    })?;
+    let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
+    let rendered = render(&intent, config.backend, templates, true)?;
+    for n in &rendered.notes {
+        tracing::warn!(note = %n, "render");
+    }
+    let outcome = driver.apply(&intent, &rendered).await?;
+    Ok((intent, outcome))
+}
+
+/// The same intent without routes: what "withdraw everything" means for every driver.
+fn withdrawn(intent: &Intent) -> Intent {
+    let mut empty = intent.clone();
+    empty.routes.clear();
+    empty.seal();
+    empty
+}
+
+/// Runs the sidecar until SIGTERM/SIGINT.
+pub async fn run(
+    config: AgentConfig,
+    mut source: mpsc::Receiver<SourceEvent>,
+    status: Arc<Mutex<Status>>,
+) -> Result<(), PipelineError> {
+    let templates = Templates::load(config.templates.as_deref())?;
+    let mut driver = Driver::new(config.backend, config.daemon.clone());
+    let mut pending: Option<Snapshot> = None;
+    let mut ticker = tokio::time::interval(config.check_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| ApplyError::io(std::path::Path::new("SIGTERM handler"), e))?;
+    let update = |f: &mut dyn FnMut(&mut Status)| {
+        if let Ok(mut s) = status.lock() {
+            f(&mut s);
+        }
+    };
+    update(&mut |s| s.source_up = true);
+    loop {
+        tokio::select! {
+            event = source.recv() => match event {
+                None => break,
+                Some(SourceEvent::Up(up)) => update(&mut |s| s.source_up = up),
+                Some(SourceEvent::Invalid(message)) => {
+                    tracing::error!(%message, "input rejected; the last good configuration stays in force");
+                    update(&mut |s| { s.input_errors += 1; s.last_error = Some(message.clone()); });
+                }
+                Some(SourceEvent::Snapshot(snapshot)) => {
+                    update(&mut |s| s.source_up = true);
+                    pending = Some(snapshot);
+                }
+            },
+            _ = ticker.tick() => {
+                let reachable = driver.check().await;
+                update(&mut |s| s.daemon_reachable = reachable);
+                if !reachable {
+                    continue;
+                }
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let Some(snapshot) = pending.take() else {
+            continue;
+        };
+        let started = Instant::now();
+        // User templates are read again on every apply, so an edit takes effect (or is refused)
+        // without a restart.
+        let current = match &config.templates {
+            Some(dir) => Templates::load(Some(dir)),
+            None => Ok(Templates::builtin()),
+        };
+        let result = match current {
+            Ok(t) => apply_snapshot(&config, &t, &mut driver, &snapshot).await,
+            Err(e) => Err(PipelineError::Render(e)),
+        };
+        match result {
+            Ok((intent, outcome)) => {
+                let elapsed = started.elapsed();
+                match &outcome {
+                    ApplyOutcome::Unchanged => tracing::debug!("unchanged"),
+                    ApplyOutcome::Applied(how) => {
+                        tracing::info!(%how, routes = intent.announced().count(), hash = %intent.hash, ms = elapsed.as_millis() as u64, "applied")
+                    }
+                }
+                update(&mut |s| {
+                    match outcome {
+                        ApplyOutcome::Unchanged => s.applies_unchanged += 1,
+                        ApplyOutcome::Applied(_) => s.applies_ok += 1,
+                    }
+                    s.ready = true;
+                    s.daemon_reachable = true;
+                    s.last_apply = Some(elapsed);
+                    s.last_success = Some(SystemTime::now());
+                    s.last_error = None;
+                    s.intent = Some(intent.clone());
+                });
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, "apply failed; the last good configuration stays in force");
+                let unreachable = matches!(e, PipelineError::Apply(ApplyError::Unreachable { .. }));
+                update(&mut |s| {
+                    if e.is_input() {
+                        s.input_errors += 1
+                    } else {
+                        s.applies_failed += 1
+                    }
+                    if unreachable {
+                        s.daemon_reachable = false
+                    }
+                    s.last_apply = Some(started.elapsed());
+                    s.last_error = Some(message.clone());
+                });
+                // A daemon that is not up yet gets the same snapshot again on the next check.
+                if unreachable {
+                    pending = Some(snapshot);
+                }
+            }
+        }
+    }
+    shutdown(&config, &templates, &mut driver, &status).await;
+    Ok(())
+}
+
+/// On SIGTERM: with graceful restart the routes stay (peers keep them while bgpgen or the daemon
+/// restarts); without it they are withdrawn, so traffic stops flowing to a speaker that is going.
+async fn shutdown(
+    config: &AgentConfig,
+    templates: &Templates,
+    driver: &mut Driver,
+    status: &Arc<Mutex<Status>>,
+) {
+    let intent = status.lock().ok().and_then(|s| s.intent.clone());
+    let Some(intent) = intent else { return };
+    if intent.bgp.graceful_restart.enabled {
+        tracing::info!("shutting down; graceful restart is on, routes stay announced");
+        return;
+    }
+    let empty = withdrawn(&intent);
+    match render(&empty, config.backend, templates, true) {
+        Ok(rendered) => match driver.apply(&empty, &rendered).await {
+            Ok(_) => tracing::info!(
+                routes = intent.announced().count(),
+                "shutting down; routes withdrawn"
+            ),
+            Err(e) => tracing::error!(error = %e, "shutting down; withdrawing routes failed"),
+        },
+        Err(e) => tracing::error!(error = %e, "shutting down; rendering the withdrawal failed"),
+    }
+}
+
+/// Serves `/healthz`, `/readyz`, `/metrics` and `/intent` (redacted) until the process exits.
+pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::io::Result<()> {
+    use axum::{Router, http::StatusCode, routing::get};
+    let ready = status.clone();
+    let metrics = status.clone();
+    let intent = status;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let s = ready.lock().map(|s| s.clone()).unwrap_or_default();
+                async move {
+                    if s.ready && s.source_up {
+                        (StatusCode::OK, "ready\n".to_string())
+                    } else {
+                        let why = s
+                            .last_error
+                            .unwrap_or_else(|| "waiting for the first successful apply".into());
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {why}\n"),
+                        )
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let text = metrics.lock().map(|s| s.metrics()).unwrap_or_default();
+                async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+            }),
+        )
+        .route(
+            "/intent",
+            get(move || {
+                let text = intent
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.intent.as_ref().map(|i| i.to_yaml(false)));
+                async move {
+                    match text {
+                        Some(t) => (StatusCode::OK, t),
+                        None => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "no intent applied yet\n".to_string(),
+                        ),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,143 @@
+//! What every daemon driver shares: the outcome of an apply, its errors, and the file steps
+//! (skip when unchanged, validate with the daemon's parser, write atomically keeping `.prev`,
+//! restore `.prev` on a failed reload).
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::daemon::validate::{ValidateError, validate};
+use crate::output::write_atomic;
+use crate::render::{Rendered, RenderedFile};
+
+/// Where the daemon's files and control sockets are (`--config-file`, `--bird-socket`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonOptions {
+    /// The rendered main configuration file (gobgpd.toml, bird.conf or frr.conf); other rendered
+    /// files (routes.txt) go next to it.
+    pub config_file: PathBuf,
+    pub gobgp_api: String,
+    pub gobgpd_pid_file: Option<PathBuf>,
+    pub bird_socket: PathBuf,
+    pub frr_vty_socket: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Nothing to do: the daemon already runs exactly this.
+    Unchanged,
+    /// Applied; says how (e.g. `birdc configure`, `vtysh delta: +3 -1 networks`).
+    Applied(String),
+}
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Rejected(#[from] ValidateError),
+    #[error("{daemon} is not reachable: {message}")]
+    Unreachable {
+        daemon: &'static str,
+        message: String,
+    },
+    #[error(
+        "{daemon} did not take the new configuration ({message}); the previous one was restored"
+    )]
+    RolledBack {
+        daemon: &'static str,
+        message: String,
+    },
+    #[error(
+        "{daemon} did not take the new configuration ({message}) and restoring the previous one failed too ({rollback})"
+    )]
+    RollbackFailed {
+        daemon: &'static str,
+        message: String,
+        rollback: String,
+    },
+    #[error("{daemon}: {message}")]
+    NeedsRestart {
+        daemon: &'static str,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ApplyError {
+    pub fn io(path: &Path, source: std::io::Error) -> ApplyError {
+        ApplyError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// The path a rendered file is written to: the main file at `config_file`, others beside it.
+pub fn file_path(options: &DaemonOptions, main: &str, file: &RenderedFile) -> PathBuf {
+    if file.name == main {
+        options.config_file.clone()
+    } else {
+        options
+            .config_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&file.name)
+    }
+}
+
+/// True when every rendered file already has exactly this content on disk.
+pub fn unchanged_on_disk(options: &DaemonOptions, main: &str, rendered: &Rendered) -> bool {
+    rendered.files.iter().all(|f| {
+        std::fs::read_to_string(file_path(options, main, f)).is_ok_and(|c| c == f.contents)
+    })
+}
+
+/// Validates with the daemon's own parser, then writes every file atomically (keeping `.prev`).
+/// A missing checker is not fatal: the daemon's reload still rejects a bad file, and rollback
+/// covers that.
+pub fn validate_and_write(
+    options: &DaemonOptions,
+    main: &str,
+    rendered: &Rendered,
+) -> Result<(), ApplyError> {
+    match validate(rendered) {
+        Ok(()) => {}
+        Err(ValidateError::Missing { program, .. }) => {
+            tracing::warn!(%program, "daemon checker not installed; relying on the reload to reject bad files");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for f in &rendered.files {
+        let path = file_path(options, main, f);
+        write_atomic(&path, &f.contents, f.secret).map_err(|e| ApplyError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Puts `<file>.prev` back in place of `file` (after a reload the daemon refused).
+pub fn restore_previous(path: &Path) -> std::io::Result<()> {
+    let mut prev = path.as_os_str().to_owned();
+    prev.push(".prev");
+    let prev = PathBuf::from(prev);
+    let contents = std::fs::read_to_string(&prev)?;
+    let secret = std::fs::metadata(&prev)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o077 == 0)
+        .unwrap_or(true);
+    write_atomic(path, &contents, secret)
+}
+
+/// Runs a control command and returns (success, combined output).
+pub async fn run_command(program: &str, args: &[&str]) -> Result<(bool, String), std::io::Error> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text.trim().to_string()))
+}

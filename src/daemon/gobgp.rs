@@ -1,0 +1,210 @@
+//! The GoBGP driver. `gobgpd.toml` stays the daemon's startup file and the reviewable artefact,
+//! but SIGHUP alone is not reliable (DESIGN: only the first changed neighbor is applied, `[global]`
+//! never is), so after every reload the driver compares the daemon's peers with the intent through
+//! the gRPC API and fixes the difference, and it pushes routes through the API as a diff against
+//! the RIB: one changed pod is one path sent, whatever the size of the table.
+
+use crate::daemon::driver::{
+    ApplyError, ApplyOutcome, DaemonOptions, file_path, unchanged_on_disk, validate_and_write,
+};
+use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec};
+use crate::intent::Intent;
+use crate::model::Family;
+use crate::render::Rendered;
+use crate::routes_file;
+
+const MAIN: &str = "gobgpd.toml";
+
+pub struct GobgpDriver {
+    options: DaemonOptions,
+    api: Option<GobgpApi>,
+    /// The paths gobgpd holds, as last pushed; `None` when unknown (start, or the daemon was
+    /// unreachable and may have restarted), which makes the next push a full diff against the RIB.
+    pushed: Option<Vec<routes_file::Path>>,
+    /// The paths of the intent in force, for re-pushing them after a restart.
+    wanted: Option<Vec<routes_file::Path>>,
+}
+
+fn unreachable(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Unreachable {
+        daemon: "gobgpd",
+        message: e.to_string(),
+    }
+}
+
+impl GobgpDriver {
+    pub fn new(options: DaemonOptions) -> GobgpDriver {
+        GobgpDriver {
+            options,
+            api: None,
+            pushed: None,
+            wanted: None,
+        }
+    }
+
+    async fn api(&mut self) -> Result<GobgpApi, ApplyError> {
+        if let Some(api) = &self.api {
+            return Ok(api.clone());
+        }
+        let api = GobgpApi::connect(&self.options.gobgp_api)
+            .await
+            .map_err(unreachable)?;
+        // A new connection may be to a restarted daemon: the next push is a full diff.
+        self.pushed = None;
+        self.api = Some(api.clone());
+        Ok(api)
+    }
+
+    /// After a failed call: gobgpd may be gone or restarted, so forget what it holds.
+    fn lost(&mut self) {
+        self.api = None;
+        self.pushed = None;
+    }
+
+    /// Sends SIGHUP to gobgpd so that it re-reads its file (new neighbors, timers).
+    fn reload_file(&self) -> Result<bool, ApplyError> {
+        let Some(pid_file) = &self.options.gobgpd_pid_file else {
+            return Ok(false);
+        };
+        let text = std::fs::read_to_string(pid_file).map_err(|e| ApplyError::io(pid_file, e))?;
+        let pid: i32 = text
+            .trim()
+            .parse()
+            .map_err(|_| unreachable(format!("{}: not a pid", pid_file.display())))?;
+        let out = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .output()
+            .map_err(|e| ApplyError::io(pid_file, e))?;
+        if !out.status.success() {
+            return Err(unreachable(format!(
+                "kill -HUP {pid}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(true)
+    }
+
+    pub async fn apply(
+        &mut self,
+        intent: &Intent,
+        rendered: &Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let mut done = Vec::new();
+        if !unchanged_on_disk(&self.options, MAIN, rendered) {
+            let toml_changed = rendered.files.iter().filter(|f| f.name == MAIN).any(|f| {
+                std::fs::read_to_string(file_path(&self.options, MAIN, f))
+                    .ok()
+                    .as_deref()
+                    != Some(f.contents.as_str())
+            });
+            validate_and_write(&self.options, MAIN, rendered)?;
+            if toml_changed && self.reload_file()? {
+                done.push("SIGHUP".to_string());
+            }
+        }
+        let result = self.sync(intent, rendered, &mut done).await;
+        if matches!(result, Err(ApplyError::Unreachable { .. })) {
+            self.lost();
+        }
+        result?;
+        Ok(if done.is_empty() {
+            ApplyOutcome::Unchanged
+        } else {
+            ApplyOutcome::Applied(done.join(", "))
+        })
+    }
+
+    async fn sync(
+        &mut self,
+        intent: &Intent,
+        rendered: &Rendered,
+        done: &mut Vec<String>,
+    ) -> Result<(), ApplyError> {
+        let routes = rendered
+            .files
+            .iter()
+            .find(|f| f.name == "routes.txt")
+            .map(|f| routes_file::parse(&f.contents))
+            .transpose()
+            .map_err(|e| unreachable(format!("routes.txt: {e}")))?
+            .unwrap_or_default();
+        let api = self.api().await?;
+        let (asn, router_id, _) = api.global().await.map_err(unreachable)?;
+        if asn != intent.speaker.local_as.0 || router_id != intent.speaker.router_id {
+            return Err(ApplyError::NeedsRestart {
+                daemon: "gobgpd",
+                message: format!(
+                    "running as AS {asn} router-id {router_id}, the intent wants AS {} router-id {}; gobgpd never applies [global] changes on reload: restart it with the new gobgpd.toml",
+                    intent.speaker.local_as, intent.speaker.router_id
+                ),
+            });
+        }
+        let fix = api
+            .ensure_peers(&PeerSpec::from_intent(intent))
+            .await
+            .map_err(unreachable)?;
+        if fix.added + fix.updated + fix.deleted > 0 {
+            done.push(format!(
+                "peers +{} ~{} -{}",
+                fix.added, fix.updated, fix.deleted
+            ));
+        }
+        // One change costs gobgpd only the changed paths; after a start or an outage the wanted
+        // set is diffed against the RIB instead (listing 100k paths takes ~2 s).
+        let stats = match &self.pushed {
+            Some(previous) => api.push_difference(previous, &routes).await,
+            None => api.sync_paths(&routes).await,
+        }
+        .map_err(unreachable)?;
+        if stats.added + stats.deleted > 0 {
+            done.push(format!("paths +{} -{}", stats.added, stats.deleted));
+        }
+        self.pushed = Some(routes.clone());
+        self.wanted = Some(routes);
+        Ok(())
+    }
+
+    /// Checks gobgpd; when it lost paths (it restarted), pushes them again. Restarts show as a
+    /// failed call (the client then reconnects by itself) or as fewer paths in the table than
+    /// were pushed.
+    pub async fn check(&mut self) -> bool {
+        let Ok(api) = self.api().await else {
+            return false;
+        };
+        let count = async {
+            Ok::<u64, GobgpApiError>(
+                api.table_paths(Family::Ipv4Unicast).await?
+                    + api.table_paths(Family::Ipv6Unicast).await?,
+            )
+        }
+        .await;
+        let Ok(count) = count else {
+            self.lost();
+            return false;
+        };
+        let lost_paths = self.pushed.as_ref().is_some_and(|p| count < p.len() as u64);
+        if self.pushed.is_none() || lost_paths {
+            let Some(wanted) = self.wanted.clone() else {
+                return true;
+            };
+            match api.sync_paths(&wanted).await {
+                Ok(stats) => {
+                    if stats.added + stats.deleted > 0 {
+                        tracing::warn!(
+                            added = stats.added,
+                            deleted = stats.deleted,
+                            "gobgpd's RIB differed from the intent (restarted?); paths pushed again"
+                        );
+                    }
+                    self.pushed = Some(wanted);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "re-pushing paths failed");
+                    self.lost();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
