@@ -25,8 +25,10 @@ use crate::status::Status;
 
 pub struct AgentConfig {
     pub backend: Backend,
-    /// Command line merged with any `--options` file.
+    /// The speaker options given on the command line.
     pub args: SpeakerArgs,
+    /// The `--options` file, read again before every apply (options kept in Git change live).
+    pub options_file: Option<PathBuf>,
     pub env: Env,
     pub templates: Option<PathBuf>,
     pub daemon: DaemonOptions,
@@ -39,6 +41,8 @@ pub struct AgentConfig {
 pub enum PipelineError {
     #[error(transparent)]
     Options(#[from] OptionsError),
+    #[error("options file {path}: {message}")]
+    OptionsFile { path: String, message: String },
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -48,8 +52,12 @@ pub enum PipelineError {
 impl PipelineError {
     /// Invalid input (exit 2) rather than a daemon problem (exit 3).
     pub fn is_input(&self) -> bool {
-        matches!(self, PipelineError::Options(_) | PipelineError::Render(_))
-            || matches!(self, PipelineError::Apply(ApplyError::Rejected(_)))
+        matches!(
+            self,
+            PipelineError::Options(_)
+                | PipelineError::OptionsFile { .. }
+                | PipelineError::Render(_)
+        ) || matches!(self, PipelineError::Apply(ApplyError::Rejected(_)))
     }
 }
 

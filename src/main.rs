@@ -508,7 +508,8 @@ fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
     let snapshot = manifests::load(&args.input.files).map_err(Failure::invalid)?;
     let config = bgpgen::agent::AgentConfig {
         backend: args.backend,
-        args: merged_args(args.input.options.as_deref(), &args.input.speaker)?,
+        args: args.input.speaker.clone(),
+        options_file: args.input.options.clone(),
         env: Env::from_process(),
         templates: args.templates.clone(),
         daemon: args.daemon.options(args.backend),
@@ -557,9 +558,12 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
     if check_interval.is_zero() {
         return Err(Failure::invalid("--check-interval must be more than 0"));
     }
+    // Check the options file now, so that a typo fails at start rather than at the first apply.
+    merged_args(args.options.as_deref(), &args.speaker)?;
     let config = bgpgen::agent::AgentConfig {
         backend: args.backend,
-        args: merged_args(args.options.as_deref(), &args.speaker)?,
+        args: args.speaker.clone(),
+        options_file: args.options.clone(),
         env: Env::from_process(),
         templates: args.templates.clone(),
         daemon: args.daemon.options(args.backend),
@@ -575,7 +579,8 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::invalid(format!("--metrics-addr {}: {e}", args.metrics_addr)))?;
         drop(listener);
         let server = tokio::spawn(bgpgen::agent::serve_status(args.metrics_addr, status.clone()));
-        let source = bgpgen::source::watch::watch_dir(args.manifests.clone(), debounce)
+        let also: Vec<PathBuf> = args.options.iter().cloned().collect();
+        let source = bgpgen::source::watch::watch_dir(args.manifests.clone(), &also, debounce)
             .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", args.manifests.display())))?;
         tracing::info!(backend = %args.backend, manifests = %args.manifests.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
         let result = bgpgen::agent::run(config, source, status).await;

@@ -11,10 +11,11 @@ use tokio::sync::mpsc;
 use crate::source::SourceEvent;
 use crate::source::manifests;
 
-/// Watches `dir` and sends a snapshot at start and after every (debounced) change. The watcher
-/// lives as long as the returned receiver is read.
+/// Watches `dir` (and the files in `also`, e.g. the options file) and sends a snapshot at start
+/// and after every (debounced) change. The watcher lives as long as the returned receiver is read.
 pub fn watch_dir(
     dir: PathBuf,
+    also: &[PathBuf],
     debounce: Duration,
 ) -> Result<mpsc::Receiver<SourceEvent>, notify::Error> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
@@ -27,6 +28,14 @@ pub fn watch_dir(
         }
     })?;
     watcher.watch(&dir, RecursiveMode::Recursive)?;
+    for path in also {
+        // Editors replace files by rename: watch the directory holding the file.
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        watcher.watch(parent, RecursiveMode::NonRecursive)?;
+    }
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         // Keep the watcher alive for as long as this task runs.
