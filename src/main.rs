@@ -123,18 +123,44 @@ impl DaemonArgs {
     }
 }
 
+/// The daemon a pipeline drives: shared by `apply` and `run`.
 #[derive(Args)]
-struct ApplyArgs {
-    #[command(flatten)]
-    input: InputArgs,
+struct DriveArgs {
     /// The routing daemon.
     #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
     backend: Backend,
-    /// Directory of templates overriding the built-in ones.
+    /// Directory of templates overriding the built-in ones (read again before every apply).
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
     #[command(flatten)]
     daemon: DaemonArgs,
+}
+
+impl DriveArgs {
+    fn agent_config(
+        &self,
+        args: &SpeakerArgs,
+        options_file: Option<PathBuf>,
+        check_interval: std::time::Duration,
+    ) -> bgpgen::agent::AgentConfig {
+        bgpgen::agent::AgentConfig {
+            backend: self.backend,
+            args: args.clone(),
+            options_file,
+            env: Env::from_process(),
+            templates: self.templates.clone(),
+            daemon: self.daemon.options(self.backend),
+            check_interval,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    drive: DriveArgs,
 }
 
 #[derive(Args)]
@@ -147,14 +173,8 @@ struct RunArgs {
     options: Option<PathBuf>,
     #[command(flatten)]
     speaker: SpeakerArgs,
-    /// The routing daemon.
-    #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
-    backend: Backend,
-    /// Directory of templates overriding the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
     #[command(flatten)]
-    daemon: DaemonArgs,
+    drive: DriveArgs,
     /// Coalesce changes arriving within this time into one apply (Go syntax: 100ms, 1s).
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     debounce: String,
@@ -506,17 +526,13 @@ fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, F
 fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
     init_logging();
     let snapshot = manifests::load(&args.input.files).map_err(Failure::invalid)?;
-    let config = bgpgen::agent::AgentConfig {
-        backend: args.backend,
-        args: args.input.speaker.clone(),
-        options_file: args.input.options.clone(),
-        env: Env::from_process(),
-        templates: args.templates.clone(),
-        daemon: args.daemon.options(args.backend),
-        check_interval: std::time::Duration::from_secs(2),
-    };
-    let templates = Templates::load(args.templates.as_deref()).map_err(Failure::invalid)?;
-    let mut driver = bgpgen::agent::Driver::new(args.backend, config.daemon.clone());
+    let config = args.drive.agent_config(
+        &args.input.speaker,
+        args.input.options.clone(),
+        std::time::Duration::from_secs(2),
+    );
+    let templates = Templates::load(args.drive.templates.as_deref()).map_err(Failure::invalid)?;
+    let mut driver = bgpgen::agent::Driver::new(config.backend, config.daemon.clone());
     let result = runtime()?.block_on(bgpgen::agent::apply_snapshot(
         &config,
         &templates,
@@ -560,17 +576,11 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
     }
     // Check the options file now, so that a typo fails at start rather than at the first apply.
     merged_args(args.options.as_deref(), &args.speaker)?;
-    let config = bgpgen::agent::AgentConfig {
-        backend: args.backend,
-        args: args.speaker.clone(),
-        options_file: args.options.clone(),
-        env: Env::from_process(),
-        templates: args.templates.clone(),
-        daemon: args.daemon.options(args.backend),
-        check_interval,
-    };
-    // Fail fast on options that are wrong whatever the manifests say.
-    Templates::load(args.templates.as_deref()).map_err(Failure::invalid)?;
+    let config = args
+        .drive
+        .agent_config(&args.speaker, args.options.clone(), check_interval);
+    // Fail fast on templates that are wrong whatever the manifests say.
+    Templates::load(args.drive.templates.as_deref()).map_err(Failure::invalid)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let status = std::sync::Arc::new(std::sync::Mutex::new(bgpgen::status::Status::default()));
@@ -582,7 +592,7 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
         let also: Vec<PathBuf> = args.options.iter().cloned().collect();
         let source = bgpgen::source::watch::watch_dir(args.manifests.clone(), &also, debounce)
             .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", args.manifests.display())))?;
-        tracing::info!(backend = %args.backend, manifests = %args.manifests.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
+        tracing::info!(backend = %args.drive.backend, manifests = %args.manifests.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
         let result = bgpgen::agent::run(config, source, status).await;
         server.abort();
         result.map_err(|e| Failure { code: if e.is_input() { EXIT_INVALID } else { EXIT_DAEMON }, message: e.to_string() })
