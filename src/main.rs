@@ -125,6 +125,7 @@ impl DaemonArgs {
 
 /// The daemon a pipeline drives: shared by `apply` and `run`.
 #[derive(Args)]
+#[command(next_help_heading = "Daemon options")]
 struct DriveArgs {
     /// The routing daemon.
     #[arg(long, value_name = "gobgp|frr|bird", value_parser = parse_backend)]
@@ -176,13 +177,28 @@ struct RunArgs {
     #[command(flatten)]
     drive: DriveArgs,
     /// Coalesce changes arriving within this time into one apply (Go syntax: 100ms, 1s).
-    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "100ms",
+        help_heading = "Sidecar options"
+    )]
     debounce: String,
     /// How often the daemon is checked (reachability; a restarted gobgpd gets its paths back).
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        help_heading = "Sidecar options"
+    )]
     check_interval: String,
     /// Address of the /healthz, /readyz, /metrics and /intent endpoint.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10661")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:10661",
+        help_heading = "Sidecar options"
+    )]
     metrics_addr: std::net::SocketAddr,
 }
 
