@@ -114,3 +114,37 @@ pub struct VpcBgpSpeaker {
     #[serde(default)]
     pub extra_args: Vec<String>,
 }
+
+/// `kube::Resource` by hand: kube-derive's default plurals are wrong for two of these CRDs
+/// (`iptables-eips`, `vpc-nat-gateways`), and all three are cluster-scoped.
+macro_rules! cluster_resource {
+    ($ty:ty, $kind:literal, $plural:literal) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = kube::core::ClusterResourceScope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                "kubeovn.io".into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                "v1".into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+cluster_resource!(Subnet, "Subnet", "subnets");
+cluster_resource!(IptablesEip, "IptablesEIP", "iptables-eips");
+cluster_resource!(VpcNatGateway, "VpcNatGateway", "vpc-nat-gateways");

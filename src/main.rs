@@ -166,9 +166,9 @@ struct ApplyArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Directory of manifests to watch (GitOps pull mode, tests).
-    #[arg(long, value_name = "DIR", required = true)]
-    manifests: PathBuf,
+    /// Directory of manifests to watch (GitOps pull mode, tests) instead of the cluster.
+    #[arg(long, value_name = "DIR")]
+    manifests: Option<PathBuf>,
     /// YAML file of speaker options, keyed by flag name; flags win.
     #[arg(long, value_name = "FILE")]
     options: Option<PathBuf>,
@@ -606,11 +606,47 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
         drop(listener);
         let server = tokio::spawn(bgpgen::agent::serve_status(args.metrics_addr, status.clone()));
         let also: Vec<PathBuf> = args.options.iter().cloned().collect();
-        let source = bgpgen::source::watch::watch_dir(args.manifests.clone(), &also, debounce)
-            .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", args.manifests.display())))?;
-        tracing::info!(backend = %args.drive.backend, manifests = %args.manifests.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
+        let source = match &args.manifests {
+            Some(dir) => {
+                tracing::info!(backend = %args.drive.backend, manifests = %dir.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
+                bgpgen::source::watch::watch_dir(dir.clone(), &also, debounce)
+                    .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", dir.display())))?
+            }
+            None => {
+                let merged = merged_args(args.options.as_deref(), &args.speaker)?;
+                let scope = match bgpgen::options::nat_gateway(&merged, &Env::from_process()).map_err(Failure::invalid)? {
+                    Some(gateway) => bgpgen::source::kube::Scope::NatGateway { gateway },
+                    None => bgpgen::source::kube::Scope::Node,
+                };
+                let client = kube_client(merged.ignored.kubeconfig.as_deref()).await?;
+                tracing::info!(backend = %args.drive.backend, scope = ?scope, metrics = %args.metrics_addr, "bgpgen sidecar started, watching the cluster");
+                bgpgen::source::kube::watch_cluster(client, scope, debounce)
+            }
+        };
         let result = bgpgen::agent::run(config, source, status).await;
         server.abort();
         result.map_err(|e| Failure { code: if e.is_input() { EXIT_INVALID } else { EXIT_DAEMON }, message: e.to_string() })
+    })
+}
+
+/// A Kubernetes client from `--kubeconfig`, else the in-cluster configuration.
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, Failure> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Failure::invalid(format!("--kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| Failure::invalid(format!("--kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::incluster().map_err(|e| {
+            Failure::invalid(format!(
+                "no --manifests and no --kubeconfig, and not running in a cluster: {e}"
+            ))
+        })?,
+    };
+    kube::Client::try_from(config).map_err(|e| Failure {
+        code: EXIT_DAEMON,
+        message: format!("Kubernetes client: {e}"),
     })
 }

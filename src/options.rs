@@ -148,8 +148,13 @@ pub struct IgnoredKubeOvnFlags {
     pub grpc_port: Option<String>,
     #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_metrics: Option<String>,
-    /// Path to a kubeconfig file (used by `run`; ignored when reading manifests).
-    #[arg(long, hide = true)]
+    /// Kubeconfig for `run` without --manifests [default: in-cluster configuration]; ignored
+    /// when reading manifests.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Speaker options (kube-ovn-speaker compatible)"
+    )]
     pub kubeconfig: Option<PathBuf>,
     #[arg(long, hide = true)]
     pub log_perm: Option<String>,
@@ -434,6 +439,24 @@ fn parse_ips(flag: &'static str, values: &[String]) -> Result<Vec<IpAddr>, Optio
                 .map_err(|_| invalid(flag, format!("{v:?} is not an IP address")))
         })
         .collect()
+}
+
+/// The NAT gateway this speaker serves (`--nat-gw-mode` with `--gateway-name` or `GATEWAY_NAME`),
+/// or `None` in node mode. Needed before any state is read, to choose what to watch.
+pub fn nat_gateway(args: &SpeakerArgs, env: &Env) -> Result<Option<String>, OptionsError> {
+    if !parse_bool("nat-gw-mode", args.nat_gw_mode.as_deref())? {
+        return Ok(None);
+    }
+    args.gateway_name
+        .clone()
+        .or_else(|| env.gateway_name.clone())
+        .filter(|g| !g.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
+            OptionsError::Missing(
+                "--nat-gw-mode needs the gateway name: set --gateway-name or the GATEWAY_NAME environment variable".into(),
+            )
+        })
 }
 
 /// Builds the arguments Kube-OVN's controller passes to the speaker sidecar of a VPC NAT gateway

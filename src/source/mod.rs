@@ -1,6 +1,7 @@
 //! Sources of cluster state. Each produces a [`crate::snapshot::Snapshot`]; live sources send
 //! [`SourceEvent`]s so that the sidecar loop does not care where the state comes from.
 
+pub mod kube;
 pub mod manifests;
 pub mod watch;
 pub mod yaml;

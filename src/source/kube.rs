@@ -1,0 +1,299 @@
+//! The live cluster as a source: kube-rs watchers on the kinds the rules read, each object turned
+//! into its compact snapshot record as it arrives (no reflector of whole Pods). Nothing is sent
+//! until every watched kind has completed its initial list, so no partial state reaches a router;
+//! a broken watch, an outage, a 410 Gone or a relist never withdraws anything by itself: the last
+//! snapshot stays in force, the outage is reported (`SourceEvent::Up(false)`), and a relist
+//! replaces a kind's objects only once it is complete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::kubeovn::{IptablesEip, Subnet, VpcNatGateway};
+use crate::model::{Kind, ObjectRef};
+use crate::snapshot::{
+    EipInfo, FieldError, GatewayInfo, NAT_GW_NAME_LABEL, NodeInfo, Object, Origin, PodInfo,
+    ServiceInfo, Snapshot, SubnetInfo,
+};
+use crate::source::SourceEvent;
+
+/// What to watch: a node speaker reads pods, services, subnets and nodes; a NAT gateway speaker
+/// only its gateway and the EIPs labelled with its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Node,
+    NatGateway { gateway: String },
+}
+
+/// One change from one kind's watcher, already converted.
+enum Change {
+    /// The watcher (re)started a list of `kind`.
+    Init(Kind),
+    /// An object of an ongoing list.
+    InitObject(Kind, Object),
+    /// The list of `kind` is complete.
+    InitDone(Kind),
+    Apply(Object),
+    Delete(ObjectRef),
+    /// An object the rules cannot read; its previous version (if any) stays.
+    Invalid(ObjectRef, FieldError),
+    /// The watch failed; it backs off and retries by itself.
+    Error(Kind, String),
+}
+
+/// The kinds a scope watches.
+pub fn watched_kinds(scope: &Scope) -> Vec<Kind> {
+    match scope {
+        Scope::Node => vec![Kind::Node, Kind::Pod, Kind::Service, Kind::Subnet],
+        Scope::NatGateway { .. } => vec![Kind::IptablesEip, Kind::VpcNatGateway],
+    }
+}
+
+fn reference<K: Resource<DynamicType = ()>>(kind: Kind, obj: &K) -> ObjectRef {
+    let meta = obj.meta();
+    ObjectRef::new(
+        kind,
+        meta.namespace.as_deref().filter(|_| kind.is_namespaced()),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Runs one watcher, converting objects with `convert` and forwarding changes.
+fn spawn_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    kind: Kind,
+    convert: fn(&K) -> Result<Object, FieldError>,
+    tx: mpsc::Sender<Change>,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        while let Some(item) = stream.next().await {
+            let change = match item {
+                Ok(Event::Init) => Change::Init(kind),
+                Ok(Event::InitDone) => Change::InitDone(kind),
+                Ok(Event::InitApply(obj)) => match convert(&obj) {
+                    Ok(o) => Change::InitObject(kind, o),
+                    Err(e) => Change::Invalid(reference(kind, &obj), e),
+                },
+                Ok(Event::Apply(obj)) => match convert(&obj) {
+                    Ok(o) => Change::Apply(o),
+                    Err(e) => Change::Invalid(reference(kind, &obj), e),
+                },
+                Ok(Event::Delete(obj)) => Change::Delete(reference(kind, &obj)),
+                Err(e) => Change::Error(kind, e.to_string()),
+            };
+            if tx.send(change).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Starts the watchers for `scope` and returns the stream of source events. Snapshots are sent
+/// after every change, coalesced over `debounce`.
+pub fn watch_cluster(
+    client: Client,
+    scope: Scope,
+    debounce: Duration,
+) -> mpsc::Receiver<SourceEvent> {
+    let (tx, rx) = mpsc::channel(1024);
+    let base = || watcher::Config::default().any_semantic();
+    match &scope {
+        Scope::Node => {
+            spawn_watch(
+                Api::<Node>::all(client.clone()),
+                base(),
+                Kind::Node,
+                |o| NodeInfo::from_k8s(o).map(Object::Node),
+                tx.clone(),
+            );
+            // Host-network pods are never announced: let the API server filter them out.
+            spawn_watch(
+                Api::<Pod>::all(client.clone()),
+                base().fields("spec.hostNetwork=false"),
+                Kind::Pod,
+                |o| PodInfo::from_k8s(o).map(Object::Pod),
+                tx.clone(),
+            );
+            spawn_watch(
+                Api::<Service>::all(client.clone()),
+                base(),
+                Kind::Service,
+                |o| ServiceInfo::from_k8s(o).map(Object::Service),
+                tx.clone(),
+            );
+            spawn_watch(
+                Api::<Subnet>::all(client),
+                base(),
+                Kind::Subnet,
+                |o| SubnetInfo::from_kubeovn(o).map(Object::Subnet),
+                tx,
+            );
+        }
+        Scope::NatGateway { gateway } => {
+            spawn_watch(
+                Api::<IptablesEip>::all(client.clone()),
+                base().labels(&format!("{NAT_GW_NAME_LABEL}={gateway}")),
+                Kind::IptablesEip,
+                |o| EipInfo::from_kubeovn(o).map(Object::Eip),
+                tx.clone(),
+            );
+            spawn_watch(
+                Api::<VpcNatGateway>::all(client),
+                base().fields(&format!("metadata.name={gateway}")),
+                Kind::VpcNatGateway,
+                |o| GatewayInfo::from_kubeovn(o).map(Object::Gateway),
+                tx,
+            );
+        }
+    }
+    let (out_tx, out_rx) = mpsc::channel(4);
+    tokio::spawn(state_task(watched_kinds(&scope), rx, out_tx, debounce));
+    out_rx
+}
+
+fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
+    let key = || (o.namespace.clone().unwrap_or_default(), o.name.clone());
+    match o.kind {
+        Kind::Node => snapshot.nodes.get(&o.name).cloned().map(Object::Node),
+        Kind::Pod => snapshot.pods.get(&key()).cloned().map(Object::Pod),
+        Kind::Service => snapshot.services.get(&key()).cloned().map(Object::Service),
+        Kind::Subnet => snapshot.subnets.get(&o.name).cloned().map(Object::Subnet),
+        Kind::IptablesEip => snapshot.eips.get(&o.name).cloned().map(Object::Eip),
+        Kind::VpcNatGateway => snapshot.gateways.get(&o.name).cloned().map(Object::Gateway),
+    }
+}
+
+fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
+    let ns = || o.namespace.clone().unwrap_or_default();
+    match o.kind {
+        Kind::Node => {
+            snapshot.nodes.remove(&o.name);
+        }
+        Kind::Pod => {
+            snapshot.pods.remove(&(ns(), o.name.clone()));
+        }
+        Kind::Service => {
+            snapshot.services.remove(&(ns(), o.name.clone()));
+        }
+        Kind::Subnet => {
+            snapshot.subnets.remove(&o.name);
+        }
+        Kind::IptablesEip => {
+            snapshot.eips.remove(&o.name);
+        }
+        Kind::VpcNatGateway => {
+            snapshot.gateways.remove(&o.name);
+        }
+    }
+}
+
+fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
+    match kind {
+        Kind::Node => snapshot.nodes.clear(),
+        Kind::Pod => snapshot.pods.clear(),
+        Kind::Service => snapshot.services.clear(),
+        Kind::Subnet => snapshot.subnets.clear(),
+        Kind::IptablesEip => snapshot.eips.clear(),
+        Kind::VpcNatGateway => snapshot.gateways.clear(),
+    }
+}
+
+/// Owns the snapshot: applies changes, holds back everything until each kind has listed once,
+/// swaps a relisted kind in only when its list is complete, and sends coalesced snapshots.
+async fn state_task(
+    kinds: Vec<Kind>,
+    mut changes: mpsc::Receiver<Change>,
+    out: mpsc::Sender<SourceEvent>,
+    debounce: Duration,
+) {
+    let mut snapshot = Snapshot::new(Origin::Cluster);
+    let mut synced: BTreeSet<Kind> = BTreeSet::new();
+    // Lists in progress: objects collected between Init and InitDone.
+    let mut listing: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
+    let mut failing: BTreeSet<Kind> = BTreeSet::new();
+    let mut dirty = false;
+    loop {
+        let change = if dirty && synced.len() == kinds.len() {
+            match tokio::time::timeout(debounce, changes.recv()).await {
+                Ok(c) => c,
+                Err(_) => {
+                    dirty = false;
+                    if out
+                        .send(SourceEvent::Snapshot(snapshot.clone()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            changes.recv().await
+        };
+        let Some(change) = change else { return };
+        let recovered =
+            |failing: &mut BTreeSet<Kind>, kind: Kind| failing.remove(&kind) && failing.is_empty();
+        match change {
+            Change::Init(kind) => {
+                listing.insert(kind, Vec::new());
+            }
+            Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
+            Change::InitDone(kind) => {
+                // The relist is complete: only now replace this kind's objects.
+                clear_kind(&mut snapshot, kind);
+                for object in listing.remove(&kind).unwrap_or_default() {
+                    snapshot.upsert(object);
+                }
+                synced.insert(kind);
+                dirty = true;
+                if recovered(&mut failing, kind) && out.send(SourceEvent::Up(true)).await.is_err() {
+                    return;
+                }
+                tracing::debug!(kind = %kind, "initial list complete");
+            }
+            Change::Apply(object) => {
+                let kind = object.object_ref().kind;
+                snapshot.upsert(object);
+                dirty = true;
+                if recovered(&mut failing, kind) && out.send(SourceEvent::Up(true)).await.is_err() {
+                    return;
+                }
+            }
+            Change::Delete(reference) => {
+                remove(&mut snapshot, &reference);
+                dirty = true;
+            }
+            Change::Invalid(reference, error) => {
+                tracing::warn!(object = %reference, %error, "object ignored; its previous version (if any) stays in force");
+                // During a relist, carry the previous version over, or the swap would drop it.
+                if let Some(list) = listing.get_mut(&reference.kind)
+                    && let Some(previous) = get(&snapshot, &reference)
+                {
+                    list.push(previous);
+                }
+            }
+            Change::Error(kind, message) => {
+                tracing::warn!(kind = %kind, error = %message, "watch failed; retrying with backoff, routes stay as they are");
+                if failing.insert(kind)
+                    && failing.len() == 1
+                    && out.send(SourceEvent::Up(false)).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
