@@ -34,6 +34,8 @@ pub struct AgentConfig {
     pub daemon: DaemonOptions,
     /// How often the daemon is checked (reachability, a restarted GoBGP's lost paths).
     pub check_interval: Duration,
+    /// Where to send Events about objects (cluster source only).
+    pub events: Option<mpsc::Sender<Vec<crate::events::PendingEvent>>>,
 }
 
 /// Why one pipeline run did not apply.
@@ -186,6 +188,9 @@ pub async fn run(
         match result {
             Ok((intent, outcome)) => {
                 let elapsed = started.elapsed();
+                if let Some(events) = &config.events {
+                    let _ = events.try_send(crate::events::events_for(&intent, &snapshot));
+                }
                 match &outcome {
                     ApplyOutcome::Unchanged => tracing::debug!("unchanged"),
                     ApplyOutcome::Applied(how) => {

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod diagnostic;
 pub mod diff;
 pub mod duration;
+pub mod events;
 pub mod explain;
 pub mod intent;
 pub mod kubeovn;

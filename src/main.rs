@@ -152,6 +152,7 @@ impl DriveArgs {
             templates: self.templates.clone(),
             daemon: self.daemon.options(self.backend),
             check_interval,
+            events: None,
         }
     }
 }
@@ -599,6 +600,7 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
     Templates::load(args.drive.templates.as_deref()).map_err(Failure::invalid)?;
     let rt = runtime()?;
     rt.block_on(async move {
+        let mut config = config;
         let status = std::sync::Arc::new(std::sync::Mutex::new(bgpgen::status::Status::default()));
         let listener = tokio::net::TcpListener::bind(args.metrics_addr)
             .await
@@ -619,6 +621,8 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
                     None => bgpgen::source::kube::Scope::Node,
                 };
                 let client = kube_client(merged.ignored.kubeconfig.as_deref()).await?;
+                let instance = std::env::var("POD_NAME").ok().or_else(|| Env::from_process().node_name);
+                config.events = Some(bgpgen::events::spawn_recorder(client.clone(), instance));
                 tracing::info!(backend = %args.drive.backend, scope = ?scope, metrics = %args.metrics_addr, "bgpgen sidecar started, watching the cluster");
                 bgpgen::source::kube::watch_cluster(client, scope, debounce)
             }

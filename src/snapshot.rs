@@ -184,6 +184,8 @@ pub struct Attachment {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
+    /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
+    pub uid: Option<String>,
     pub namespace: String,
     pub name: String,
     pub node: Option<String>,
@@ -195,6 +197,8 @@ pub struct PodInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceInfo {
+    /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
+    pub uid: Option<String>,
     pub namespace: String,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
@@ -218,6 +222,8 @@ pub enum Readiness {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetInfo {
+    /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
+    pub uid: Option<String>,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
     pub cidrs: Vec<IpNet>,
@@ -227,6 +233,8 @@ pub struct SubnetInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EipInfo {
+    /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
+    pub uid: Option<String>,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
     pub v4: Option<Ipv4Addr>,
@@ -408,6 +416,7 @@ impl PodInfo {
         }
 
         Ok(PodInfo {
+            uid: meta.uid.clone(),
             namespace: namespace_of(meta),
             name: name_of(meta)?,
             node: spec
@@ -447,6 +456,7 @@ impl ServiceInfo {
             }
         }
         Ok(ServiceInfo {
+            uid: svc.metadata.uid.clone(),
             namespace: namespace_of(&svc.metadata),
             name: name_of(&svc.metadata)?,
             bgp: bgp_annotation(&svc.metadata),
@@ -479,6 +489,7 @@ impl SubnetInfo {
             },
         };
         Ok(SubnetInfo {
+            uid: subnet.metadata.uid.clone(),
             name: name_of(&subnet.metadata)?,
             bgp: bgp_annotation(&subnet.metadata),
             cidrs,
@@ -505,6 +516,7 @@ impl EipInfo {
                 })?),
             };
         Ok(EipInfo {
+            uid: eip.metadata.uid.clone(),
             name: name_of(&eip.metadata)?,
             bgp: bgp_annotation(&eip.metadata),
             v4,
