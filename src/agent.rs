@@ -16,6 +16,7 @@ use crate::daemon::bird::BirdDriver;
 use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
 use crate::daemon::frr::FrrDriver;
 use crate::daemon::gobgp::GobgpDriver;
+use crate::daemon::supervisor::Supervisor;
 use crate::intent::Intent;
 use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
 use crate::render::{Backend, RenderError, Templates, render};
@@ -36,6 +37,8 @@ pub struct AgentConfig {
     pub check_interval: Duration,
     /// Where to send Events about objects (cluster source only).
     pub events: Option<mpsc::Sender<Vec<crate::events::PendingEvent>>>,
+    /// Start and supervise the daemon as a child process (`--spawn`).
+    pub spawn: bool,
 }
 
 /// Why one pipeline run did not apply.
@@ -101,14 +104,26 @@ impl Driver {
     }
 }
 
-/// Compiles and renders a snapshot (pure) and applies it with the driver.
-pub async fn apply_snapshot(
+/// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
+pub fn prepare(
     config: &AgentConfig,
     templates: &Templates,
-    driver: &mut Driver,
     snapshot: &Snapshot,
-) -> Result<(Intent, ApplyOutcome), PipelineError> {
-    let resolved = resolve(&config.args, &config.env, snapshot, &|p| {
+) -> Result<(Intent, crate::render::Rendered), PipelineError> {
+    let args = match &config.options_file {
+        None => config.args.clone(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| PipelineError::OptionsFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            config.args.clone().or(SpeakerArgs::from_options_yaml(
+                &path.display().to_string(),
+                &text,
+            )?)
+        }
+    };
+    let resolved = resolve(&args, &config.env, snapshot, &|p| {
         std::fs::read_to_string(p)
     })?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
@@ -116,8 +131,56 @@ pub async fn apply_snapshot(
     for n in &rendered.notes {
         tracing::warn!(note = %n, "render");
     }
+    Ok((intent, rendered))
+}
+
+/// Compiles and renders a snapshot and applies it with the driver.
+pub async fn apply_snapshot(
+    config: &AgentConfig,
+    templates: &Templates,
+    driver: &mut Driver,
+    snapshot: &Snapshot,
+) -> Result<(Intent, ApplyOutcome), PipelineError> {
+    let (intent, rendered) = prepare(config, templates, snapshot)?;
     let outcome = driver.apply(&intent, &rendered).await?;
     Ok((intent, outcome))
+}
+
+/// With `--spawn`: makes sure the daemon runs, starting it from the snapshot's configuration
+/// (written first, as the daemon reads it at start), and waits until it answers.
+async fn supervise(
+    supervisor: &mut Supervisor,
+    config: &AgentConfig,
+    templates: &Templates,
+    driver: &mut Driver,
+    snapshot: Option<&Snapshot>,
+) -> Result<(), PipelineError> {
+    if supervisor.running() {
+        return Ok(());
+    }
+    let main = config.backend.files()[0].0;
+    if !config.daemon.config_file.exists() {
+        // First start: the daemon needs a configuration file before it can start at all.
+        let Some(snapshot) = snapshot else {
+            return Ok(());
+        };
+        let (_, rendered) = prepare(config, templates, snapshot)?;
+        crate::daemon::driver::validate_and_write(&config.daemon, main, &rendered)?;
+    }
+    supervisor
+        .start()
+        .map_err(|e| ApplyError::io(&config.daemon.config_file, e))?;
+    for _ in 0..100 {
+        if driver.check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(ApplyError::Unreachable {
+        daemon: config.backend.name(),
+        message: "started, but it does not answer on its control socket or API".into(),
+    }
+    .into())
 }
 
 /// The same intent without routes: what "withdraw everything" means for every driver.
@@ -136,7 +199,11 @@ pub async fn run(
 ) -> Result<(), PipelineError> {
     let templates = Templates::load(config.templates.as_deref())?;
     let mut driver = Driver::new(config.backend, config.daemon.clone());
+    let mut supervisor = config
+        .spawn
+        .then(|| Supervisor::new(config.backend, config.daemon.clone()));
     let mut pending: Option<Snapshot> = None;
+    let mut last: Option<Snapshot> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -162,6 +229,16 @@ pub async fn run(
                 }
             },
             _ = ticker.tick() => {
+                if let Some(sup) = &mut supervisor
+                    && !sup.running()
+                    && last.is_some()
+                {
+                    // The daemon died: start it again from the current file, then re-apply.
+                    if let Err(e) = supervise(sup, &config, &templates, &mut driver, last.as_ref()).await {
+                        tracing::error!(error = %e, "restarting the daemon failed");
+                    }
+                    pending = pending.or_else(|| last.clone());
+                }
                 let reachable = driver.check().await;
                 update(&mut |s| s.daemon_reachable = reachable);
                 if !reachable {
@@ -175,6 +252,18 @@ pub async fn run(
             continue;
         };
         let started = Instant::now();
+        if let Some(sup) = &mut supervisor
+            && let Err(e) = supervise(sup, &config, &templates, &mut driver, Some(&snapshot)).await
+        {
+            tracing::error!(error = %e, "starting the daemon failed; retrying on the next check");
+            let message = e.to_string();
+            update(&mut |s| {
+                s.daemon_reachable = false;
+                s.last_error = Some(message.clone());
+            });
+            pending = Some(snapshot);
+            continue;
+        }
         // User templates are read again on every apply, so an edit takes effect (or is refused)
         // without a restart.
         let current = match &config.templates {
@@ -185,6 +274,27 @@ pub async fn run(
             Ok(t) => apply_snapshot(&config, &t, &mut driver, &snapshot).await,
             Err(e) => Err(PipelineError::Render(e)),
         };
+        // A GoBGP [global] change needs a restart; with --spawn bgpgen does it and re-applies.
+        let result = match (result, &mut supervisor) {
+            (Err(PipelineError::Apply(ApplyError::NeedsRestart { message, .. })), Some(sup)) => {
+                tracing::warn!(%message, "restarting the daemon to apply it");
+                match sup.restart().await {
+                    Ok(()) => {
+                        for _ in 0..100 {
+                            if driver.check().await {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        let t = Templates::load(config.templates.as_deref())?;
+                        apply_snapshot(&config, &t, &mut driver, &snapshot).await
+                    }
+                    Err(e) => Err(ApplyError::io(&config.daemon.config_file, e).into()),
+                }
+            }
+            (r, _) => r,
+        };
+        last = Some(snapshot.clone());
         match result {
             Ok((intent, outcome)) => {
                 let elapsed = started.elapsed();
@@ -234,6 +344,9 @@ pub async fn run(
         }
     }
     shutdown(&config, &templates, &mut driver, &status).await;
+    if let Some(sup) = &mut supervisor {
+        sup.stop(Duration::from_secs(10)).await;
+    }
     Ok(())
 }
 

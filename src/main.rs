@@ -153,6 +153,7 @@ impl DriveArgs {
             daemon: self.daemon.options(self.backend),
             check_interval,
             events: None,
+            spawn: false,
         }
     }
 }
@@ -193,6 +194,10 @@ struct RunArgs {
         help_heading = "Sidecar options"
     )]
     check_interval: String,
+    /// Start the daemon as a child process (with the flags bgpgen knows work), restart it if it
+    /// dies, and re-apply; for one-container deployments.
+    #[arg(long, help_heading = "Sidecar options")]
+    spawn: bool,
     /// Address of the /healthz, /readyz, /metrics and /intent endpoint.
     #[arg(
         long,
@@ -593,14 +598,18 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
     }
     // Check the options file now, so that a typo fails at start rather than at the first apply.
     merged_args(args.options.as_deref(), &args.speaker)?;
-    let config = args
+    let mut config = args
         .drive
         .agent_config(&args.speaker, args.options.clone(), check_interval);
+    config.spawn = args.spawn;
+    if args.spawn && config.backend == Backend::Gobgp && config.daemon.gobgpd_pid_file.is_none() {
+        config.daemon.gobgpd_pid_file =
+            Some(bgpgen::daemon::supervisor::gobgpd_pid_file(&config.daemon));
+    }
     // Fail fast on templates that are wrong whatever the manifests say.
     Templates::load(args.drive.templates.as_deref()).map_err(Failure::invalid)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let mut config = config;
         let status = std::sync::Arc::new(std::sync::Mutex::new(bgpgen::status::Status::default()));
         let listener = tokio::net::TcpListener::bind(args.metrics_addr)
             .await

@@ -6,4 +6,5 @@ pub mod driver;
 pub mod frr;
 pub mod gobgp;
 pub mod gobgp_api;
+pub mod supervisor;
 pub mod validate;
