@@ -1,4 +1,5 @@
 //! Helpers shared by integration tests. Each test crate uses only part of them.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod netns;
