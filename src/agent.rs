@@ -191,6 +191,9 @@ fn withdrawn(intent: &Intent) -> Intent {
     empty
 }
 
+/// How long a refused snapshot waits before it is tried again (a new snapshot is tried at once).
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// Runs the sidecar until SIGTERM/SIGINT.
 pub async fn run(
     config: AgentConfig,
@@ -204,6 +207,9 @@ pub async fn run(
         .then(|| Supervisor::new(config.backend, config.daemon.clone()));
     let mut pending: Option<Snapshot> = None;
     let mut last: Option<Snapshot> = None;
+    // A refused snapshot is tried again after a while (a template or the daemon may be fixed in
+    // the meantime), not on every check, so a persistent error does not flood the logs.
+    let mut retry: Option<(Snapshot, Instant)> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -229,6 +235,13 @@ pub async fn run(
                 }
             },
             _ = ticker.tick() => {
+                if pending.is_none()
+                    && let Some((snapshot, at)) = &retry
+                    && at.elapsed() >= RETRY_AFTER
+                {
+                    pending = Some(snapshot.clone());
+                    retry = None;
+                }
                 if let Some(sup) = &mut supervisor
                     && !sup.running()
                     && last.is_some()
@@ -286,8 +299,10 @@ pub async fn run(
                             }
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
-                        let t = Templates::load(config.templates.as_deref())?;
-                        apply_snapshot(&config, &t, &mut driver, &snapshot).await
+                        match Templates::load(config.templates.as_deref()) {
+                            Ok(t) => apply_snapshot(&config, &t, &mut driver, &snapshot).await,
+                            Err(e) => Err(PipelineError::Render(e)),
+                        }
                     }
                     Err(e) => Err(ApplyError::io(&config.daemon.config_file, e).into()),
                 }
@@ -297,6 +312,7 @@ pub async fn run(
         last = Some(snapshot.clone());
         match result {
             Ok((intent, outcome)) => {
+                retry = None;
                 let elapsed = started.elapsed();
                 if let Some(events) = &config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));
@@ -339,6 +355,8 @@ pub async fn run(
                 // A daemon that is not up yet gets the same snapshot again on the next check.
                 if unreachable {
                     pending = Some(snapshot);
+                } else {
+                    retry = Some((snapshot, Instant::now()));
                 }
             }
         }

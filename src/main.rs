@@ -616,7 +616,8 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::invalid(format!("--metrics-addr {}: {e}", args.metrics_addr)))?;
         drop(listener);
         let server = tokio::spawn(bgpgen::agent::serve_status(args.metrics_addr, status.clone()));
-        let also: Vec<PathBuf> = args.options.iter().cloned().collect();
+        // Options and user templates are read again on every apply: a change to them is a change.
+        let also: Vec<PathBuf> = args.options.iter().chain(&args.drive.templates).cloned().collect();
         let source = match &args.manifests {
             Some(dir) => {
                 tracing::info!(backend = %args.drive.backend, manifests = %dir.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");

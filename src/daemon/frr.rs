@@ -3,7 +3,7 @@
 //! `frr-reload.py --reload`, which computes the difference against the running configuration
 //! (0.9-3.4 s up to 10k lines). bgpd ignores SIGHUP, so there is no file-only reload.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use ipnet::IpNet;
@@ -73,6 +73,48 @@ pub fn route_delta(from: &Intent, to: &Intent) -> Option<(String, usize, usize)>
     }
     script.push_str("exit\n");
     Some((script, added.len(), removed.len()))
+}
+
+/// The session lines of a rendered frr.conf: per neighbor its `neighbor X ...` lines outside the
+/// address families, and the global `bgp ...` lines (router ID, graceful restart).
+fn session_lines(text: &str) -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+    let mut global = BTreeSet::new();
+    let mut neighbors: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut in_af = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("address-family") {
+            in_af = true;
+        } else if t == "exit-address-family" {
+            in_af = false;
+        } else if in_af {
+            continue;
+        } else if let Some(rest) = t.strip_prefix("neighbor ") {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            neighbors.entry(addr).or_default().insert(t.to_string());
+        } else if t.starts_with("bgp ") {
+            global.insert(t.to_string());
+        }
+    }
+    (global, neighbors)
+}
+
+/// Neighbors whose session settings changed between two configurations: FRR applies new timers,
+/// passwords or graceful-restart settings only when a session is next established, so these
+/// sessions are reset (DESIGN: a session option change is a session reset, as `diff` forecasts).
+pub fn neighbors_to_reset(old: &str, new: &str) -> Vec<String> {
+    let (old_global, old_n) = session_lines(old);
+    let (new_global, new_n) = session_lines(new);
+    let all = old_global != new_global;
+    new_n
+        .iter()
+        .filter(|(addr, lines)| old_n.get(*addr).is_some_and(|o| all || o != *lines))
+        .map(|(addr, _)| addr.clone())
+        .collect()
 }
 
 impl FrrDriver {
@@ -176,7 +218,15 @@ impl FrrDriver {
             self.applied = Some(intent.clone());
             return Ok(ApplyOutcome::Unchanged);
         }
+        let old_text = std::fs::read_to_string(&self.options.config_file).unwrap_or_default();
         validate_and_write(&self.options, MAIN, rendered)?;
+        let new_text = rendered
+            .files
+            .iter()
+            .find(|f| f.name == MAIN)
+            .map(|f| f.contents.as_str())
+            .unwrap_or_default();
+        let resets = neighbors_to_reset(&old_text, new_text);
         let delta = self
             .applied
             .as_ref()
@@ -201,10 +251,20 @@ impl FrrDriver {
                     Err(e) => Err(e),
                 }
             }
-            None => self
-                .full_reload()
-                .await
-                .map(|()| "frr-reload.py".to_string()),
+            None => match self.full_reload().await {
+                Ok(()) => {
+                    for addr in &resets {
+                        // The new settings are in; the session needs a new OPEN to use them.
+                        self.vtysh(&["-c", &format!("clear bgp {addr}")]).await?;
+                    }
+                    Ok(if resets.is_empty() {
+                        "frr-reload.py".to_string()
+                    } else {
+                        format!("frr-reload.py, sessions reset: {}", resets.join(", "))
+                    })
+                }
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(how) => {
@@ -233,5 +293,35 @@ impl FrrDriver {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "router bgp 65000\n bgp router-id 10.0.0.1\n neighbor 192.0.2.2 remote-as 65030\n neighbor 192.0.2.2 timers 30 90\n neighbor 2001:db8::2 remote-as 65030\n neighbor 2001:db8::2 timers 30 90\n address-family ipv4 unicast\n  network 10.16.0.5/32\n  neighbor 192.0.2.2 activate\n exit-address-family\nexit\n";
+
+    #[test]
+    fn resets_only_neighbors_whose_session_lines_changed() {
+        let routes_only = OLD.replace("10.16.0.5/32", "10.16.0.6/32");
+        assert!(neighbors_to_reset(OLD, &routes_only).is_empty());
+        let one = OLD.replace(
+            " neighbor 192.0.2.2 timers 30 90",
+            " neighbor 192.0.2.2 timers 10 30",
+        );
+        assert_eq!(neighbors_to_reset(OLD, &one), ["192.0.2.2"]);
+        let global = OLD.replace(
+            " bgp router-id 10.0.0.1\n",
+            " bgp router-id 10.0.0.1\n bgp graceful-restart\n",
+        );
+        assert_eq!(
+            neighbors_to_reset(OLD, &global),
+            ["192.0.2.2", "2001:db8::2"]
+        );
+        // A new neighbor needs no reset; a removed one is gone.
+        let added = OLD.replace("exit\n", "") + " neighbor 192.0.2.3 remote-as 65030\nexit\n";
+        assert!(neighbors_to_reset(OLD, &added).is_empty());
+        assert!(neighbors_to_reset("", OLD).is_empty());
     }
 }

@@ -15,6 +15,29 @@ use crate::routes_file;
 
 const MAIN: &str = "gobgpd.toml";
 
+/// Neighbors present in both configurations whose `[[neighbors]]` block changed: their sessions
+/// must be reset for the new settings to be negotiated.
+pub fn neighbors_to_reset(old: &str, new: &str) -> Vec<String> {
+    fn blocks(text: &str) -> std::collections::BTreeMap<String, String> {
+        text.split("[[neighbors]]")
+            .skip(1)
+            .filter_map(|block| {
+                let addr = block
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("neighbor-address = "))?
+                    .trim_matches('"')
+                    .to_string();
+                Some((addr, block.to_string()))
+            })
+            .collect()
+    }
+    let (old, new) = (blocks(old), blocks(new));
+    new.iter()
+        .filter(|(addr, block)| old.get(*addr).is_some_and(|o| o != *block))
+        .map(|(addr, _)| addr.clone())
+        .collect()
+}
+
 pub struct GobgpDriver {
     options: DaemonOptions,
     api: Option<GobgpApi>,
@@ -90,6 +113,7 @@ impl GobgpDriver {
         rendered: &Rendered,
     ) -> Result<ApplyOutcome, ApplyError> {
         let mut done = Vec::new();
+        let old_toml = std::fs::read_to_string(&self.options.config_file).unwrap_or_default();
         if !unchanged_on_disk(&self.options, MAIN, rendered) {
             let toml_changed = rendered.files.iter().filter(|f| f.name == MAIN).any(|f| {
                 std::fs::read_to_string(file_path(&self.options, MAIN, f))
@@ -102,7 +126,26 @@ impl GobgpDriver {
                 done.push("SIGHUP".to_string());
             }
         }
-        let result = self.sync(intent, rendered, &mut done).await;
+        let new_toml = rendered
+            .files
+            .iter()
+            .find(|f| f.name == MAIN)
+            .map(|f| f.contents.clone())
+            .unwrap_or_default();
+        let resets = neighbors_to_reset(&old_toml, &new_toml);
+        let mut result = self.sync(intent, rendered, &mut done).await;
+        if result.is_ok() && !resets.is_empty() {
+            // Timers, passwords and the like are only negotiated when a session starts.
+            for addr in &resets {
+                if let Err(e) = self.api().await?.reset_peer(addr.clone()).await {
+                    result = Err(unreachable(e));
+                    break;
+                }
+            }
+            if result.is_ok() {
+                done.push(format!("sessions reset: {}", resets.join(", ")));
+            }
+        }
         if matches!(result, Err(ApplyError::Unreachable { .. })) {
             self.lost();
         }
@@ -206,5 +249,24 @@ impl GobgpDriver {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neighbors_to_reset;
+
+    #[test]
+    fn resets_neighbors_whose_block_changed() {
+        let old = "[global.config]\n  as = 1\n\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"192.0.2.2\"\n  [neighbors.timers.config]\n    hold-time = 90\n\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"2001:db8::2\"\n  [neighbors.timers.config]\n    hold-time = 90\n";
+        assert!(neighbors_to_reset(old, old).is_empty());
+        let one = old.replacen("hold-time = 90", "hold-time = 30", 1);
+        assert_eq!(neighbors_to_reset(old, &one), ["192.0.2.2"]);
+        let both = old.replace("hold-time = 90", "hold-time = 30");
+        assert_eq!(neighbors_to_reset(old, &both), ["192.0.2.2", "2001:db8::2"]);
+        assert!(
+            neighbors_to_reset("", old).is_empty(),
+            "new neighbors need no reset"
+        );
     }
 }

@@ -897,6 +897,20 @@ impl GobgpApi {
         Ok(())
     }
 
+    /// Hard-resets a session, so that changed settings (hold time) are negotiated in a new OPEN.
+    pub async fn reset_peer(&self, address: String) -> Result<()> {
+        let mut client = self.client.clone();
+        let request = apipb::ResetPeerRequest {
+            address,
+            communication: "bgpgen: session options changed".into(),
+            soft: false,
+            direction: 0,
+        };
+        self.call("ResetPeer", async move { client.reset_peer(request).await })
+            .await?;
+        Ok(())
+    }
+
     async fn delete_peer(&self, address: String) -> Result<()> {
         let mut client = self.client.clone();
         let request = apipb::DeletePeerRequest {
@@ -971,6 +985,8 @@ impl GobgpApi {
                         continue;
                     }
                     if diff == ["timers"] {
+                        // The session keeps the hold time negotiated in its OPEN until it is
+                        // reset: the caller decides (see `reset_peer`).
                         self.update_peer(spec, peer).await?;
                     } else {
                         let raw = peer
@@ -1336,16 +1352,18 @@ mod tests {
 
     #[tokio::test]
     async fn connect_errors_name_the_address() {
+        // 127.0.0.254: tests start gobgpds on free ports of 127.0.0.1 concurrently, and one may
+        // take this port between free_port() and the connect.
         let port = free_port();
-        let err = GobgpApi::connect(format!("127.0.0.1:{port}"))
+        let err = GobgpApi::connect(format!("127.0.0.254:{port}"))
             .await
             .expect_err("nothing listens");
         assert!(err.is_unavailable(), "{err}");
         assert!(
-            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            err.to_string().contains(&format!("127.0.0.254:{port}")),
             "{err}"
         );
-        let lazy = GobgpApi::connect_lazy(format!("127.0.0.1:{port}")).expect("lazy");
+        let lazy = GobgpApi::connect_lazy(format!("127.0.0.254:{port}")).expect("lazy");
         let err = lazy.global().await.expect_err("nothing listens");
         assert!(err.is_unavailable(), "{err}");
         assert!(err.to_string().contains("GetBgp"), "{err}");

@@ -91,6 +91,11 @@ fn spawn_watch<K>(
                     Err(e) => Change::Invalid(reference(kind, &obj), e),
                 },
                 Ok(Event::Delete(obj)) => Change::Delete(reference(kind, &obj)),
+                // A 410 Gone is routine (the watcher relists); it is not an outage.
+                Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                    tracing::debug!(kind = %kind, "watch expired (410); relisting");
+                    continue;
+                }
                 Err(e) => Change::Error(kind, e.to_string()),
             };
             if tx.send(change).await.is_err() {
@@ -108,6 +113,7 @@ pub fn watch_cluster(
     debounce: Duration,
 ) -> mpsc::Receiver<SourceEvent> {
     let (tx, rx) = mpsc::channel(1024);
+    let probe_client = client.clone();
     let base = || watcher::Config::default().any_semantic();
     match &scope {
         Scope::Node => {
@@ -159,7 +165,13 @@ pub fn watch_cluster(
         }
     }
     let (out_tx, out_rx) = mpsc::channel(4);
-    tokio::spawn(state_task(watched_kinds(&scope), rx, out_tx, debounce));
+    tokio::spawn(state_task(
+        probe_client,
+        watched_kinds(&scope),
+        rx,
+        out_tx,
+        debounce,
+    ));
     out_rx
 }
 
@@ -213,6 +225,7 @@ fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
 /// Owns the snapshot: applies changes, holds back everything until each kind has listed once,
 /// swaps a relisted kind in only when its list is complete, and sends coalesced snapshots.
 async fn state_task(
+    client: Client,
     kinds: Vec<Kind>,
     mut changes: mpsc::Receiver<Change>,
     out: mpsc::Sender<SourceEvent>,
@@ -222,75 +235,87 @@ async fn state_task(
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
     // Lists in progress: objects collected between Init and InitDone.
     let mut listing: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
+    // Kinds whose watch failed. A watch that resumes without news emits nothing, so recovery is
+    // also detected by probing the API server while anything is failing.
     let mut failing: BTreeSet<Kind> = BTreeSet::new();
     let mut dirty = false;
+    let mut send_at: Option<tokio::time::Instant> = None;
+    let mut probe = tokio::time::interval(Duration::from_secs(1));
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let change = if dirty && synced.len() == kinds.len() {
-            match tokio::time::timeout(debounce, changes.recv()).await {
-                Ok(c) => c,
-                Err(_) => {
-                    dirty = false;
-                    if out
-                        .send(SourceEvent::Snapshot(snapshot.clone()))
-                        .await
-                        .is_err()
-                    {
+        let ready = synced.len() == kinds.len();
+        tokio::select! {
+            change = changes.recv() => {
+                let Some(change) = change else { return };
+                let was_failing = !failing.is_empty();
+                match change {
+                    Change::Init(kind) => {
+                        listing.insert(kind, Vec::new());
+                    }
+                    Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
+                    Change::InitDone(kind) => {
+                        // The relist is complete: only now replace this kind's objects.
+                        clear_kind(&mut snapshot, kind);
+                        for object in listing.remove(&kind).unwrap_or_default() {
+                            snapshot.upsert(object);
+                        }
+                        synced.insert(kind);
+                        failing.remove(&kind);
+                        dirty = true;
+                        tracing::debug!(kind = %kind, "list complete");
+                    }
+                    Change::Apply(object) => {
+                        failing.remove(&object.object_ref().kind);
+                        snapshot.upsert(object);
+                        dirty = true;
+                    }
+                    Change::Delete(reference) => {
+                        failing.remove(&reference.kind);
+                        remove(&mut snapshot, &reference);
+                        dirty = true;
+                    }
+                    Change::Invalid(reference, error) => {
+                        tracing::warn!(object = %reference, %error, "object ignored; its previous version (if any) stays in force");
+                        // During a relist, carry the previous version over, or the swap would drop it.
+                        if let Some(list) = listing.get_mut(&reference.kind)
+                            && let Some(previous) = get(&snapshot, &reference)
+                        {
+                            list.push(previous);
+                        }
+                    }
+                    Change::Error(kind, message) => {
+                        tracing::warn!(kind = %kind, error = %message, "watch failed; retrying with backoff, routes stay as they are");
+                        failing.insert(kind);
+                    }
+                }
+                let event = match (was_failing, failing.is_empty()) {
+                    (false, false) => Some(SourceEvent::Up(false)),
+                    (true, true) => Some(SourceEvent::Up(true)),
+                    _ => None,
+                };
+                if let Some(e) = event
+                    && out.send(e).await.is_err()
+                {
+                    return;
+                }
+                if dirty && synced.len() == kinds.len() {
+                    // Coalesce: send once the changes have paused for `debounce`.
+                    send_at = Some(tokio::time::Instant::now() + debounce);
+                }
+            }
+            _ = probe.tick(), if !failing.is_empty() => {
+                if client.apiserver_version().await.is_ok() {
+                    tracing::info!("the API server answers again");
+                    failing.clear();
+                    if out.send(SourceEvent::Up(true)).await.is_err() {
                         return;
                     }
-                    continue;
                 }
             }
-        } else {
-            changes.recv().await
-        };
-        let Some(change) = change else { return };
-        let recovered =
-            |failing: &mut BTreeSet<Kind>, kind: Kind| failing.remove(&kind) && failing.is_empty();
-        match change {
-            Change::Init(kind) => {
-                listing.insert(kind, Vec::new());
-            }
-            Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
-            Change::InitDone(kind) => {
-                // The relist is complete: only now replace this kind's objects.
-                clear_kind(&mut snapshot, kind);
-                for object in listing.remove(&kind).unwrap_or_default() {
-                    snapshot.upsert(object);
-                }
-                synced.insert(kind);
-                dirty = true;
-                if recovered(&mut failing, kind) && out.send(SourceEvent::Up(true)).await.is_err() {
-                    return;
-                }
-                tracing::debug!(kind = %kind, "initial list complete");
-            }
-            Change::Apply(object) => {
-                let kind = object.object_ref().kind;
-                snapshot.upsert(object);
-                dirty = true;
-                if recovered(&mut failing, kind) && out.send(SourceEvent::Up(true)).await.is_err() {
-                    return;
-                }
-            }
-            Change::Delete(reference) => {
-                remove(&mut snapshot, &reference);
-                dirty = true;
-            }
-            Change::Invalid(reference, error) => {
-                tracing::warn!(object = %reference, %error, "object ignored; its previous version (if any) stays in force");
-                // During a relist, carry the previous version over, or the swap would drop it.
-                if let Some(list) = listing.get_mut(&reference.kind)
-                    && let Some(previous) = get(&snapshot, &reference)
-                {
-                    list.push(previous);
-                }
-            }
-            Change::Error(kind, message) => {
-                tracing::warn!(kind = %kind, error = %message, "watch failed; retrying with backoff, routes stay as they are");
-                if failing.insert(kind)
-                    && failing.len() == 1
-                    && out.send(SourceEvent::Up(false)).await.is_err()
-                {
+            _ = tokio::time::sleep_until(send_at.unwrap_or_else(tokio::time::Instant::now)), if send_at.is_some() && ready => {
+                send_at = None;
+                dirty = false;
+                if out.send(SourceEvent::Snapshot(snapshot.clone())).await.is_err() {
                     return;
                 }
             }

@@ -29,12 +29,16 @@ pub fn watch_dir(
     })?;
     watcher.watch(&dir, RecursiveMode::Recursive)?;
     for path in also {
-        // Editors replace files by rename: watch the directory holding the file.
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        watcher.watch(parent, RecursiveMode::NonRecursive)?;
+        // A directory (templates) is watched itself; a file through its directory, because
+        // editors replace files by rename.
+        let target = if path.is_dir() {
+            path.as_path()
+        } else {
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+        };
+        watcher.watch(target, RecursiveMode::NonRecursive)?;
     }
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {

@@ -29,7 +29,8 @@
 //! closed at once, existing connections are reset, open watches end; see its docs for how kube
 //! reacts), [`ApiServer::drop_watches`] aborts every open watch stream mid-stream (the client
 //! sees a truncated chunked body, as with a dropped connection), [`ApiServer::expire_history`]
-//! compacts the event history so the next watch resume gets the 410 ERROR event and must relist.
+//! compacts the event history so the next watch resume gets the 410 ERROR event and must relist,
+//! [`ApiServer::set_unavailable`] makes one resource answer 404 (a CRD that is not installed).
 //!
 //! Dropping the handle stops the server: open watches are aborted, the runtime is shut down and
 //! every connection closed.
@@ -238,6 +239,8 @@ struct Store {
     gone_sent: u64,
     uid_seq: u64,
     request_log: Vec<String>,
+    /// Resources answering 404 as if their CRD were not installed (see `set_unavailable`).
+    unavailable: std::collections::HashSet<usize>,
 }
 
 #[derive(Debug)]
@@ -347,6 +350,7 @@ impl Store {
             gone_sent: 0,
             uid_seq: 0,
             request_log: Vec::new(),
+            unavailable: std::collections::HashSet::new(),
         }
     }
 
@@ -1040,6 +1044,20 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Response {
     let query = parse_query(uri.query());
     let target = match route(uri.path()) {
         Route::Discovery(v) if method == Method::GET => return json_response(200, &v),
+        Route::Resource(t) if shared.lock().unavailable.contains(&t.res) => {
+            let def = RESOURCES[t.res];
+            return json_response(
+                404,
+                &status_json(
+                    404,
+                    "NotFound",
+                    &format!(
+                        "the server could not find the requested resource ({})",
+                        def.key()
+                    ),
+                ),
+            );
+        }
         Route::Resource(t) => t,
         _ => {
             return json_response(
@@ -1613,6 +1631,23 @@ impl ApiServer {
         if down {
             self.shared.kill.send_modify(|e| *e += 1);
             self.shared.lock().drop_watches();
+        }
+    }
+
+    /// Makes one resource unavailable (`true`) as when its CRD is not installed: every request
+    /// on it (list, watch, get, writes) answers 404 NotFound, which kube does not retry, so the
+    /// runtime `watcher` yields `Err` and backs off. Open watches on it are aborted. `false`
+    /// serves it again (the watcher recovers at its next backoff attempt).
+    pub fn set_unavailable(&self, resource: &str, unavailable: bool) {
+        let res = resolve_or_panic(resource);
+        let mut store = self.shared.lock();
+        if unavailable {
+            store.unavailable.insert(res);
+            for w in store.watches.iter().filter(|w| w.res == res) {
+                w.abort();
+            }
+        } else {
+            store.unavailable.remove(&res);
         }
     }
 

@@ -8,6 +8,9 @@
 //! removes the `/var/tmp/frr/<daemon>.<pid>` directories FRR daemons leave behind and the temp dir
 //! (kept when `BGPGEN_KEEP_LAB=1`, for debugging).
 //!
+//! [`Lab::stop`] signals a daemon and waits for it (its exit is then expected, not a failure);
+//! [`Lab::restart`] starts it again with the same command.
+//!
 //! [`Lab::start_upstream`] runs a gobgpd in the upstream namespace peering with the speaker's two
 //! addresses; [`Gobgp::rib`] reads its RIB through the `gobgp` CLI.
 
@@ -139,6 +142,12 @@ struct Daemon {
     child: Child,
     log: PathBuf,
     exited: Option<ExitStatus>,
+    /// How it was started, for [`Lab::restart`].
+    ns: String,
+    argv: Vec<String>,
+    env: Vec<(String, Option<String>)>,
+    /// Stopped on purpose by [`Lab::stop`]: its exit is not a failure.
+    stopped: bool,
 }
 
 /// Status command run for [`Lab::report`].
@@ -250,16 +259,57 @@ impl Lab {
     /// Starts `argv` inside `ns` as a daemon of this lab, output in `<dir>/<name>.log`. Returns its
     /// pid (`ip netns exec` execs the program, so it is the daemon's own pid).
     pub fn spawn(&mut self, ns: &str, name: &str, argv: &[&str]) -> u32 {
+        self.spawn_env(ns, name, argv, &[])
+    }
+
+    /// [`Lab::spawn`] with environment changes: `(VAR, Some(value))` sets, `(VAR, None)` removes.
+    pub fn spawn_env(
+        &mut self,
+        ns: &str,
+        name: &str,
+        argv: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> u32 {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, Option<String>)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect();
+        self.launch(ns, name, argv, env, false)
+    }
+
+    fn launch(
+        &mut self,
+        ns: &str,
+        name: &str,
+        argv: Vec<String>,
+        env: Vec<(String, Option<String>)>,
+        append: bool,
+    ) -> u32 {
         let log = self.dir().join(format!("{name}.log"));
-        let file = fs::File::create(&log).expect("create log file");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log)
+            .expect("create log file");
         let (first, rest) = argv.split_first().expect("a command");
-        let child = Command::new(program(IP))
+        let mut command = Command::new(program(IP));
+        command
             .args(["netns", "exec", ns])
             .arg(program(first))
             .args(rest)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone log file"))
-            .stderr(file)
+            .stderr(file);
+        for (key, value) in &env {
+            match value {
+                Some(v) => command.env(key, v),
+                None => command.env_remove(key),
+            };
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", argv.join(" ")));
         let pid = child.id();
@@ -273,8 +323,78 @@ impl Lab {
             child,
             log,
             exited: None,
+            ns: ns.to_string(),
+            argv,
+            env,
+            stopped: false,
         });
         pid
+    }
+
+    /// The pid of the running daemon called `name` (its latest start).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.daemons
+            .iter()
+            .rev()
+            .find(|d| d.name == name && d.exited.is_none() && !d.stopped)
+            .map(|d| d.child.id())
+    }
+
+    /// Sends `signal` (e.g. `KILL`, `TERM`) to the running daemon called `name` and waits up to
+    /// `timeout` for it to exit (then kills it and fails the test). Its exit is expected: it no
+    /// longer counts as a dead daemon. Returns its exit status.
+    pub fn stop(&mut self, name: &str, signal: &str, timeout: Duration) -> ExitStatus {
+        let index = self
+            .daemons
+            .iter()
+            .rposition(|d| d.name == name && d.exited.is_none() && !d.stopped)
+            .unwrap_or_else(|| panic!("no running daemon called {name}"));
+        let pid = self.daemons[index].child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -{signal} {pid} ({name}) failed");
+        self.daemons[index].stopped = true;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let d = &mut self.daemons[index];
+            match d.child.try_wait() {
+                Ok(Some(status)) => {
+                    d.exited = Some(status);
+                    return status;
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = d.child.kill();
+                    let status = d.child.wait().ok();
+                    d.exited = status;
+                    let report = self.report();
+                    panic!(
+                        "{name} (pid {pid}) did not exit within {timeout:?} of SIG{signal}\n{report}"
+                    );
+                }
+                Ok(None) => sleep(Duration::from_millis(20)),
+                Err(e) => panic!("waiting for {name}: {e}"),
+            }
+        }
+    }
+
+    /// Starts the daemon called `name` again, exactly as it was last started (same namespace,
+    /// command and environment; its log is appended to). Returns the new pid.
+    pub fn restart(&mut self, name: &str) -> u32 {
+        let d = self
+            .daemons
+            .iter()
+            .rev()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no daemon called {name}"));
+        assert!(
+            d.stopped || d.exited.is_some(),
+            "{name} is still running; stop it first"
+        );
+        let (ns, argv, env) = (d.ns.clone(), d.argv.clone(), d.env.clone());
+        self.launch(&ns, name, argv, env, true)
     }
 
     /// Adds a command whose output [`Lab::report`] includes (e.g. a daemon's session summary).
@@ -292,6 +412,9 @@ impl Lab {
         for d in &mut self.daemons {
             if d.exited.is_none() {
                 d.exited = d.child.try_wait().ok().flatten();
+            }
+            if d.stopped {
+                continue;
             }
             if let Some(status) = d.exited {
                 dead.push(format!("{} exited ({status})", d.name));
@@ -313,11 +436,21 @@ impl Lab {
             let result = netns_exec(&s.ns, &argv).unwrap_or_else(|e| e);
             out.push_str(&format!("\n===== {} =====\n{result}", s.label));
         }
-        for d in &self.daemons {
-            let state = match d.exited {
-                Some(status) => format!("exited: {status}"),
-                None => "running".to_string(),
+        for (i, d) in self.daemons.iter().enumerate() {
+            let state = match (d.exited, d.stopped) {
+                (Some(status), true) => format!("stopped by the test: {status}"),
+                (Some(status), false) => format!("exited: {status}"),
+                (None, _) => "running".to_string(),
             };
+            // A restarted daemon appends to the same log: print it once, after its last start.
+            if self.daemons[i + 1..].iter().any(|later| later.log == d.log) {
+                out.push_str(&format!(
+                    "\n===== {} (pid {}, {state}): log below, with its restart =====\n",
+                    d.name,
+                    d.child.id()
+                ));
+                continue;
+            }
             let log = fs::read(&d.log).map(|b| text(&b)).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(200)..].join("\n");
@@ -573,6 +706,13 @@ impl Gobgp {
         let json = self.cli(&["neighbor", "-j"])?;
         let value: Value = serde_json::from_str(&json).map_err(|e| format!("{e}: {json}"))?;
         Ok(value.as_array().map_or(0, Vec::len))
+    }
+
+    /// `gobgp neighbor ADDRESS -j`: the peer as gobgpd reports it (state, timers, messages).
+    pub fn neighbor(&self, address: &str) -> Result<Value, String> {
+        let json = self.cli(&["neighbor", address, "-j"])?;
+        serde_json::from_str(&json)
+            .map_err(|e| format!("neighbor {address} is not JSON ({e}): {json}"))
     }
 
     /// Both families of the global RIB.

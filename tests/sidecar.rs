@@ -1,0 +1,831 @@
+//! Sidecar tests: `bgpgen run` next to a real gobgpd, FRR bgpd or BIRD in a network namespace,
+//! peering over IPv4 and IPv6 with an upstream gobgpd in a second namespace. One lab per backend
+//! runs the whole scenario, each step checking that the upstream's RIB holds exactly the intent
+//! (with the speaker's session address as next hop):
+//!
+//! 1. initial announce, /readyz 200 after the first apply;
+//! 2. a pod file added: its routes appear, and the sessions are not reset;
+//! 3. its policy changed cluster -> local while it is on another node: withdrawn;
+//! 4. a pod file deleted: withdrawn (sessions still not reset by steps 2-4);
+//! 5. a pod added back, then a session option (hold time) changed in the watched options file:
+//!    the upstream negotiates the new hold time and the routes come back;
+//! 6. a user template producing garbage: the daemon's checker refuses it, the previous
+//!    configuration keeps running (file on disk unchanged, routes and sessions untouched), the
+//!    error is counted in /metrics and /readyz stays 200;
+//! 7. the speaker daemon SIGKILLed and started again with the same command: routes come back;
+//! 8. SIGTERM to bgpgen (graceful restart off): routes withdrawn, sessions kept.
+//!
+//! Needs root, `ip`, python3 (to read the HTTP endpoint inside the namespace), gobgpd and gobgp,
+//! and the backend's daemon and control tools. Missing ones skip the test with a SKIPPED message,
+//! or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::netns::{
+    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH,
+    netns_exec,
+};
+
+const SPEAKER_AS: u32 = 65000;
+const UPSTREAM_AS: u32 = 65030;
+/// Upper bound of every wait for a step to converge.
+const STEP: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(250);
+const PYTHON: &str = "python3";
+const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
+
+/// A ready dual-stack subnet without BGP annotation (so only pods are announced).
+const SUBNET: &str = r#"apiVersion: kubeovn.io/v1
+kind: Subnet
+metadata:
+  name: ovn-default
+spec:
+  protocol: Dual
+  cidrBlock: 10.16.0.0/16,fd00:10:16::/64
+  gateway: 10.16.0.1,fd00:10:16::1
+  provider: ovn
+status:
+  conditions:
+    - type: Ready
+      status: "True"
+"#;
+
+/// The speaker's options (graceful restart off, the default).
+const OPTIONS: &str = "neighbor-address: 192.0.2.2
+neighbor-ipv6-address: 2001:db8::2
+neighbor-as: 65030
+cluster-as: 65000
+node-name: node-1
+router-id: 192.0.2.1
+";
+
+/// What a user template that does not produce a configuration looks like.
+const GARBAGE: &str = "this is { not a config ;\n";
+
+/// A running pod of the subnet with its `ovn.kubernetes.io/bgp` annotation.
+struct Pod {
+    name: &'static str,
+    bgp: &'static str,
+    node: &'static str,
+    v4: &'static str,
+    v6: &'static str,
+}
+
+impl Pod {
+    fn file(&self) -> String {
+        format!("pod-{}.yaml", self.name)
+    }
+
+    fn yaml(&self) -> String {
+        let Pod {
+            name,
+            bgp,
+            node,
+            v4,
+            v6,
+        } = self;
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: default
+  annotations:
+    ovn.kubernetes.io/allocated: "true"
+    ovn.kubernetes.io/routed: "true"
+    ovn.kubernetes.io/logical_switch: ovn-default
+    ovn.kubernetes.io/ip_address: {v4},{v6}
+    ovn.kubernetes.io/bgp: "{bgp}"
+spec:
+  nodeName: {node}
+  containers:
+    - name: main
+      image: nginx:1.27
+status:
+  phase: Running
+  podIP: {v4}
+  podIPs:
+    - ip: {v4}
+    - ip: {v6}
+"#
+        )
+    }
+}
+
+const POD_A: Pod = Pod {
+    name: "a",
+    bgp: "true",
+    node: "node-1",
+    v4: "10.16.0.5",
+    v6: "fd00:10:16::5",
+};
+const POD_B_CLUSTER: Pod = Pod {
+    name: "b",
+    bgp: "cluster",
+    node: "node-2",
+    v4: "10.16.0.6",
+    v6: "fd00:10:16::6",
+};
+const POD_B_LOCAL: Pod = Pod {
+    bgp: "local",
+    ..POD_B_CLUSTER
+};
+const POD_C: Pod = Pod {
+    name: "c",
+    bgp: "cluster",
+    node: "node-1",
+    v4: "10.16.0.7",
+    v6: "fd00:10:16::7",
+};
+
+/// The upstream's RIB when the speaker announces these pods: each pod's /32 learned from and
+/// next-hopped to the speaker's IPv4 session address, its /128 to the IPv6 one.
+fn expected(pods: &[&Pod]) -> BTreeSet<RibPath> {
+    let v4: IpAddr = SPEAKER_V4.parse().unwrap();
+    let v6: IpAddr = SPEAKER_V6.parse().unwrap();
+    let mut rib = BTreeSet::new();
+    for pod in pods {
+        for (ip, len, speaker) in [(pod.v4, 32, v4), (pod.v6, 128, v6)] {
+            rib.insert(RibPath {
+                prefix: format!("{ip}/{len}").parse().unwrap(),
+                next_hop: Some(speaker),
+                neighbor: Some(speaker),
+            });
+        }
+    }
+    rib
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Gobgp,
+    Frr,
+    Bird,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "gobgp",
+            Backend::Frr => "frr",
+            Backend::Bird => "bird",
+        }
+    }
+
+    fn needs(self) -> Vec<&'static str> {
+        let mut needs = vec![IP, PYTHON, GOBGPD, GOBGP];
+        match self {
+            Backend::Gobgp => {}
+            Backend::Frr => needs.extend([BGPD, VTYSH, FRR_RELOAD]),
+            Backend::Bird => needs.extend([BIRD, BIRDC]),
+        }
+        needs
+    }
+
+    /// The rendered main file, also the name of its template (`<file>.j2`).
+    fn main_file(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "gobgpd.toml",
+            Backend::Frr => "frr.conf",
+            Backend::Bird => "bird.conf",
+        }
+    }
+
+    /// How the rendered main file says `holdtime: 30s`.
+    fn hold_time_30(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "hold-time = 30",
+            Backend::Frr => "timers 10 30",
+            Backend::Bird => "hold time 30;",
+        }
+    }
+
+    fn daemon(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "speaker-gobgpd",
+            Backend::Frr => "speaker-bgpd",
+            Backend::Bird => "speaker-bird",
+        }
+    }
+
+    /// (upstream gobgpd API, speaker gobgpd API, bgpgen's HTTP endpoint), all on 127.0.0.1 inside
+    /// their namespace (so they could not collide anyway; distinct values keep logs unambiguous).
+    fn ports(self) -> (u16, u16, u16) {
+        match self {
+            Backend::Gobgp => (50251, 50252, 19661),
+            Backend::Frr => (50261, 50262, 19662),
+            Backend::Bird => (50271, 50272, 19663),
+        }
+    }
+}
+
+/// Prints an HTTP response's status code, then its body; HTTP errors are responses too. No proxy.
+const HTTP_GET: &str = "import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    r = opener.open(sys.argv[1], timeout=5)
+    code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+sys.stdout.write('%d\\n%s' % (code, body.decode('utf-8', 'replace')))
+";
+
+/// One BGP session as the upstream sees it.
+#[derive(Debug, Clone, PartialEq)]
+struct Session {
+    address: &'static str,
+    state: String,
+    /// Unix time the session was established (gobgpd keeps seconds).
+    uptime: i64,
+    /// OPEN messages received: one more per session established.
+    opens: u64,
+    negotiated_hold_time: u64,
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn show(rib: &BTreeSet<RibPath>) -> String {
+    rib.iter()
+        .map(|p| {
+            let hop = p.next_hop.map_or("-".to_string(), |h| h.to_string());
+            let from = p.neighbor.map_or("local".to_string(), |n| n.to_string());
+            format!("{} via {hop} from {from}", p.prefix)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The lab, bgpgen's inputs and outputs, and the upstream.
+struct Sidecar {
+    backend: Backend,
+    lab: Lab,
+    upstream: Gobgp,
+    speaker_ns: String,
+    /// Files are written here and renamed into place, as `git` or `kubectl` would.
+    staging: PathBuf,
+    manifests: PathBuf,
+    options: PathBuf,
+    templates: PathBuf,
+    /// The daemon's configuration file (`--config-file`), rendered by `bgpgen render --out`.
+    config: PathBuf,
+    /// gobgpd's pid file, which the test writes (gobgpd has no pid-file option).
+    pid_file: Option<PathBuf>,
+    endpoint: String,
+    started: Instant,
+    step_started: Instant,
+}
+
+impl Sidecar {
+    fn step(&mut self, what: &str) {
+        eprintln!(
+            "sidecar::{}: {what} ({:.1?}, total {:.1?})",
+            self.backend.name(),
+            self.step_started.elapsed(),
+            self.started.elapsed()
+        );
+        self.step_started = Instant::now();
+    }
+
+    fn fail(&mut self, message: String) -> ! {
+        let report = self.lab.report();
+        panic!("sidecar::{}: {message}\n{report}", self.backend.name());
+    }
+
+    /// Writes `dir/name` atomically (staged, then renamed into place).
+    fn put(&self, dir: &Path, name: &str, contents: &str) {
+        let staged = self.staging.join(name);
+        fs::write(&staged, contents).expect("write staged file");
+        fs::rename(&staged, dir.join(name)).expect("rename into place");
+    }
+
+    fn put_manifest(&self, pod: &Pod) {
+        self.put(&self.manifests, &pod.file(), &pod.yaml());
+    }
+
+    fn remove_manifest(&self, pod: &Pod) {
+        fs::remove_file(self.manifests.join(pod.file())).expect("remove manifest");
+    }
+
+    /// GET `path` from bgpgen's endpoint, inside the speaker namespace: (status code, body).
+    fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let url = format!("{}{path}", self.endpoint);
+        let out = netns_exec(&self.speaker_ns, &[PYTHON, "-c", HTTP_GET, &url])?;
+        let (code, body) = out.split_once('\n').unwrap_or((&out, ""));
+        let code = code
+            .trim()
+            .parse()
+            .map_err(|_| format!("GET {url}: unexpected output {out:?}"))?;
+        Ok((code, body.to_string()))
+    }
+
+    /// One sample of /metrics, e.g. `bgpgen_applies_total{result="failed"}`.
+    fn metric(&self, sample: &str) -> Result<f64, String> {
+        let (code, body) = self.get("/metrics")?;
+        if code != 200 {
+            return Err(format!("/metrics answered {code}: {body}"));
+        }
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == sample).then(|| value.parse::<f64>().ok())?
+            })
+            .ok_or_else(|| format!("no sample {sample} in /metrics:\n{body}"))
+    }
+
+    /// The upstream's RIB, both families.
+    fn rib(&self) -> Result<BTreeSet<RibPath>, String> {
+        Ok(self.upstream.rib()?.into_iter().collect())
+    }
+
+    /// Waits until the upstream's RIB is exactly `want`.
+    fn wait_rib(&mut self, what: &str, want: &BTreeSet<RibPath>) {
+        let upstream = self.upstream.clone();
+        self.lab.wait_for(what, STEP, POLL, |_| {
+            let got: BTreeSet<RibPath> = upstream.rib()?.into_iter().collect();
+            if &got == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "upstream RIB is not the intent\nexpected: [{}]\ngot:      [{}]\nmissing:  [{}]\nextra:    [{}]",
+                    show(want),
+                    show(&got),
+                    show(&want.difference(&got).cloned().collect()),
+                    show(&got.difference(want).cloned().collect()),
+                ))
+            }
+        });
+    }
+
+    /// The upstream's two sessions with the speaker.
+    fn sessions(&self) -> Result<[Session; 2], String> {
+        let one = |address: &'static str| -> Result<Session, String> {
+            let peer = self.upstream.neighbor(address)?;
+            let state = &peer["state"];
+            let timers = &peer["timers"]["state"];
+            let text = || peer.to_string();
+            Ok(Session {
+                address,
+                state: state["session_state"]
+                    .as_i64()
+                    .map(|s| {
+                        if s == 6 {
+                            "established".to_string()
+                        } else {
+                            format!("state {s}")
+                        }
+                    })
+                    .or_else(|| state["session_state"].as_str().map(str::to_string))
+                    .ok_or_else(|| format!("no state.session_state in {}", text()))?,
+                uptime: timers["uptime"]["seconds"].as_i64().unwrap_or(0),
+                opens: state["messages"]["received"]["open"].as_u64().unwrap_or(0),
+                negotiated_hold_time: timers["negotiated_hold_time"].as_u64().unwrap_or(0),
+            })
+        };
+        Ok([one(SPEAKER_V4)?, one(SPEAKER_V6)?])
+    }
+
+    /// Polls `check` until it returns Ok (within [`STEP`]), failing with the lab's report.
+    fn wait<T>(&mut self, what: &str, check: impl Fn(&Sidecar) -> Result<T, String>) -> T {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let last = match check(self) {
+                Ok(value) => return value,
+                Err(e) => e,
+            };
+            if let Err(dead) = self.lab.check_daemons() {
+                self.fail(format!(
+                    "while waiting for {what}: {dead}\nlast check: {last}"
+                ));
+            }
+            if Instant::now() >= deadline {
+                self.fail(format!(
+                    "timed out after {STEP:?} waiting for {what}\n{last}"
+                ));
+            }
+            sleep(POLL);
+        }
+    }
+
+    /// Waits until both sessions are established and returns them.
+    fn wait_established(&mut self, what: &str) -> [Session; 2] {
+        self.wait(what, |t| match t.sessions()? {
+            s if s.iter().all(|s| s.state == "established") => Ok(s),
+            s => Err(format!("not established: {s:?}")),
+        })
+    }
+
+    fn config_on_disk(&self) -> String {
+        fs::read_to_string(&self.config).expect("read the daemon's config file")
+    }
+
+    /// Writes gobgpd's pid file for bgpgen's SIGHUP (gobgpd cannot write one itself).
+    fn write_pid_file(&self) {
+        if let Some(pid_file) = &self.pid_file {
+            let pid = self
+                .lab
+                .pid(self.backend.daemon())
+                .expect("speaker gobgpd runs");
+            fs::write(pid_file, format!("{pid}\n")).expect("write gobgpd pid file");
+        }
+    }
+}
+
+fn bgpgen(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args(args)
+        .env_remove("NODE_NAME")
+        .env_remove("POD_IPS")
+        .env_remove("POD_IP")
+        .env_remove("GATEWAY_NAME")
+        .output()
+        .expect("run bgpgen");
+    assert!(
+        out.status.success(),
+        "bgpgen {} failed ({}):\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Builds the lab, starts the upstream, the speaker daemon (from `bgpgen render --out` of the
+/// initial manifests) and `bgpgen run`.
+fn start(backend: Backend) -> Sidecar {
+    let name = backend.name();
+    let started = Instant::now();
+    let mut lab = Lab::new(&format!("sc-{name}"));
+    let dir = lab.dir().to_path_buf();
+    let mkdir = |sub: &str| {
+        let path = dir.join(sub);
+        fs::create_dir(&path).expect("create lab subdir");
+        path
+    };
+    let (staging, manifests, options_dir, templates, etc) = (
+        mkdir("staging"),
+        mkdir("manifests"),
+        mkdir("options"),
+        mkdir("templates"),
+        mkdir("etc"),
+    );
+    let options = options_dir.join("options.yaml");
+    let config = etc.join(backend.main_file());
+    let (upstream_port, speaker_port, metrics_port) = backend.ports();
+    let speaker_ns = lab.speaker_ns().to_string();
+    let upstream_ns = lab.upstream_ns().to_string();
+    let endpoint = format!("http://127.0.0.1:{metrics_port}");
+
+    let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
+    for family in ["ipv4", "ipv6"] {
+        lab.add_status(
+            &format!("upstream: global rib -a {family}"),
+            &upstream_ns,
+            &[
+                GOBGP,
+                "-p",
+                &upstream_port.to_string(),
+                "global",
+                "rib",
+                "-a",
+                family,
+            ],
+        );
+    }
+    let mut sidecar = Sidecar {
+        backend,
+        lab,
+        upstream,
+        speaker_ns: speaker_ns.clone(),
+        staging,
+        manifests,
+        options,
+        templates,
+        config,
+        pid_file: None,
+        endpoint,
+        started,
+        step_started: started,
+    };
+    sidecar.put(&sidecar.manifests.clone(), "subnet.yaml", SUBNET);
+    sidecar.put_manifest(&POD_A);
+    sidecar.put(&options_dir, "options.yaml", OPTIONS);
+    bgpgen(&[
+        "render",
+        "-f",
+        path_str(&sidecar.manifests),
+        "--options",
+        path_str(&sidecar.options),
+        "--backend",
+        name,
+        "--out",
+        path_str(&etc),
+    ]);
+
+    let lab = &mut sidecar.lab;
+    let mut daemon_args: Vec<String> = Vec::new();
+    match backend {
+        Backend::Gobgp => {
+            lab.start_gobgpd(&speaker_ns, backend.daemon(), &sidecar.config, speaker_port);
+            let pid_file = dir.join("speaker-gobgpd.pid");
+            daemon_args.extend([
+                "--gobgp-api".into(),
+                format!("127.0.0.1:{speaker_port}"),
+                "--gobgpd-pid-file".into(),
+                path_str(&pid_file).into(),
+            ]);
+            sidecar.pid_file = Some(pid_file);
+            sidecar.write_pid_file();
+        }
+        Backend::Frr => {
+            let vty = lab.start_bgpd(&speaker_ns, backend.daemon(), &sidecar.config);
+            daemon_args.extend(["--frr-vty-socket".into(), path_str(&vty).into()]);
+        }
+        Backend::Bird => {
+            let socket = lab.start_bird(&speaker_ns, backend.daemon(), &sidecar.config);
+            daemon_args.extend(["--bird-socket".into(), path_str(&socket).into()]);
+        }
+    }
+
+    let bin = env!("CARGO_BIN_EXE_bgpgen");
+    let mut argv: Vec<String> = [
+        bin,
+        "run",
+        "--backend",
+        name,
+        "--manifests",
+        path_str(&sidecar.manifests),
+        "--options",
+        path_str(&sidecar.options),
+        "--config-file",
+        path_str(&sidecar.config),
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics_port}"),
+        "--debounce",
+        "100ms",
+        "--check-interval",
+        "1s",
+        "--templates",
+        path_str(&sidecar.templates),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(daemon_args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let lab = &mut sidecar.lab;
+    lab.spawn_env(
+        &speaker_ns,
+        "bgpgen",
+        &argv,
+        &[
+            ("RUST_LOG", Some("info")),
+            ("NODE_NAME", None),
+            ("POD_IP", None),
+            ("POD_IPS", None),
+            ("GATEWAY_NAME", None),
+        ],
+    );
+    for path in ["/metrics", "/readyz"] {
+        let url = format!("{}{path}", sidecar.endpoint);
+        lab.add_status(
+            &format!("bgpgen {path}"),
+            &speaker_ns,
+            &[PYTHON, "-c", HTTP_GET, &url],
+        );
+    }
+    sidecar.step("lab, upstream, speaker daemon and bgpgen started");
+    sidecar
+}
+
+fn scenario(backend: Backend) {
+    let name = backend.name();
+    if !netns::prerequisites(&format!("sidecar::{name}"), &backend.needs()) {
+        return;
+    }
+    let mut t = start(backend);
+
+    // 1. Initial announce; ready once the first apply went through.
+    t.wait_rib("the initial announce of pod a", &expected(&[&POD_A]));
+    t.wait("/readyz 200 after the first apply", |t| {
+        match t.get("/readyz")? {
+            (200, _) => Ok(()),
+            (code, body) => Err(format!("/readyz answered {code}: {body}")),
+        }
+    });
+    match t.get("/intent") {
+        Ok((200, body)) if body.contains("10.16.0.5/32") && body.contains("fd00:10:16::5/128") => {}
+        other => t.fail(format!("/intent does not show pod a's routes: {other:?}")),
+    }
+    let before = t.wait_established("both sessions established");
+    t.step("1. initial announce (IPv4 and IPv6), /readyz 200");
+
+    // 2. A pod file added: both of its addresses appear, the sessions stay up.
+    t.put_manifest(&POD_B_CLUSTER);
+    t.wait_rib(
+        "pod b (cluster, node-2) announced",
+        &expected(&[&POD_A, &POD_B_CLUSTER]),
+    );
+    let after = t.wait_established("sessions after adding pod b");
+    if after != before {
+        t.fail(format!(
+            "a route-only change reset the sessions\nbefore: {before:?}\nafter:  {after:?}"
+        ));
+    }
+    t.step("2. pod b added, sessions untouched");
+
+    // 3. Policy cluster -> local for a pod on another node: withdrawn here.
+    t.put_manifest(&POD_B_LOCAL);
+    t.wait_rib("pod b (local, node-2) withdrawn", &expected(&[&POD_A]));
+    t.step("3. pod b cluster -> local on another node, withdrawn");
+
+    // 4. An object deleted: withdrawn.
+    t.remove_manifest(&POD_A);
+    t.wait_rib("pod a withdrawn", &expected(&[]));
+    let after = t.wait_established("sessions after withdrawing everything");
+    if after != before {
+        t.fail(format!(
+            "route-only changes (steps 2-4) reset the sessions\nbefore: {before:?}\nafter:  {after:?}"
+        ));
+    }
+    t.step("4. pod a deleted, withdrawn; sessions untouched by steps 2-4");
+
+    // 5. A pod back, then a session option changed in the watched options file: applied (the
+    // upstream negotiates the new hold time; a session reset is expected), routes back.
+    t.put_manifest(&POD_A);
+    t.wait_rib("pod a announced again", &expected(&[&POD_A]));
+    let options_dir = t.options.parent().unwrap().to_path_buf();
+    t.put(
+        &options_dir,
+        "options.yaml",
+        &format!("{OPTIONS}holdtime: 30s\n"),
+    );
+    // First the file (bgpgen applied the options), then the sessions (the daemon applied them).
+    let line = backend.hold_time_30();
+    t.wait(
+        &format!("the rendered {} to carry `{line}`", backend.main_file()),
+        |t| match t.config_on_disk() {
+            c if c.contains(line) => Ok(()),
+            c => Err(format!("config file:\n{c}")),
+        },
+    );
+    let sessions = t.wait(
+        &format!(
+            "holdtime 30s to be in force: the config file has `{line}`, so the upstream should \
+             negotiate a hold time of 30 once the daemon applied it (which needs a session reset)"
+        ),
+        |t| match t.sessions()? {
+            s if s
+                .iter()
+                .all(|s| s.state == "established" && s.negotiated_hold_time == 30) =>
+            {
+                Ok(s)
+            }
+            s => Err(format!("sessions at the upstream: {s:?}")),
+        },
+    );
+    t.wait_rib(
+        "pod a announced after the hold time change",
+        &expected(&[&POD_A]),
+    );
+    t.step("5. holdtime 30s applied (negotiated at the upstream), routes back");
+
+    // 6. A user template producing garbage: refused by the daemon's checker, the previous
+    // configuration stays in force and the error is reported.
+    let on_disk = t.config_on_disk();
+    let errors_before = t.metric("bgpgen_input_errors_total").unwrap_or(0.0);
+    let failed_before = t
+        .metric("bgpgen_applies_total{result=\"failed\"}")
+        .unwrap_or(0.0);
+    let template = format!("{}.j2", backend.main_file());
+    let templates = t.templates.clone();
+    t.put(&templates, &template, GARBAGE);
+    t.put_manifest(&POD_C);
+    // A daemon checker's refusal is counted as an input error (ApplyError::Rejected is input).
+    t.wait(
+        &format!("the garbage {template} to be reported in bgpgen_input_errors_total"),
+        |t| match t.metric("bgpgen_input_errors_total")? {
+            v if v >= errors_before + 1.0 => Ok(()),
+            v => Err(format!("bgpgen_input_errors_total is {v}")),
+        },
+    );
+    // Give a wrongly applied config time to reach the upstream before looking.
+    sleep(Duration::from_secs(1));
+    let mut problems = Vec::new();
+    if t.config_on_disk() != on_disk {
+        problems.push(format!(
+            "the config file changed on disk:\n{}",
+            t.config_on_disk()
+        ));
+    }
+    match t.rib() {
+        Ok(rib) if rib == expected(&[&POD_A]) => {}
+        Ok(rib) => problems.push(format!(
+            "upstream RIB is not the previous intent's (pod a): [{}]",
+            show(&rib)
+        )),
+        Err(e) => problems.push(e),
+    }
+    match t.sessions() {
+        Ok(s) if s == sessions => {}
+        other => problems.push(format!(
+            "sessions changed\nbefore: {sessions:?}\nafter:  {other:?}"
+        )),
+    }
+    match t.get("/readyz") {
+        Ok((200, _)) => {}
+        other => problems.push(format!("/readyz after the refusal: {other:?}")),
+    }
+    match t.get("/intent") {
+        Ok((200, body)) if !body.contains("10.16.0.7/32") && body.contains("10.16.0.5/32") => {}
+        other => problems.push(format!("/intent is not the previous intent: {other:?}")),
+    }
+    let log = fs::read_to_string(t.lab.dir().join("bgpgen.log")).unwrap_or_default();
+    let refusal = format!("rejected {}", backend.main_file());
+    if !log.contains(&refusal) {
+        problems.push(format!("bgpgen's log does not say `{refusal}`"));
+    }
+    let failed_after = t
+        .metric("bgpgen_applies_total{result=\"failed\"}")
+        .unwrap_or(-1.0);
+    if !problems.is_empty() {
+        t.fail(format!(
+            "after the garbage {template}:\n{}",
+            problems.join("\n")
+        ));
+    }
+    eprintln!(
+        "sidecar::{name}: garbage template refused: input errors {errors_before} -> >= {}, failed applies {failed_before} -> {failed_after}",
+        errors_before + 1.0
+    );
+    // The template fixed. That alone applies nothing (the templates dir is not watched and a
+    // refused snapshot is not retried): the next change of the manifests does, and pod c comes in.
+    fs::remove_file(t.templates.join(&template)).expect("remove the garbage template");
+    t.put_manifest(&POD_C);
+    t.wait_rib(
+        "pod c announced once the template is fixed",
+        &expected(&[&POD_A, &POD_C]),
+    );
+    t.step("6. garbage template refused, previous config kept, error reported, /readyz 200");
+
+    // 7. The speaker daemon killed and started again with the same command and config file.
+    let daemon = backend.daemon();
+    t.lab.stop(daemon, "KILL", Duration::from_secs(5));
+    t.wait_rib("routes gone with the killed daemon", &expected(&[]));
+    t.lab.restart(daemon);
+    t.write_pid_file();
+    t.wait_rib(
+        "routes back after the daemon's restart",
+        &expected(&[&POD_A, &POD_C]),
+    );
+    t.wait_established("sessions after the daemon's restart");
+    t.wait("bgpgen to see the daemon again", |t| {
+        let v = t.metric("bgpgen_daemon_reachable")?;
+        if v == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("bgpgen_daemon_reachable is {v}"))
+        }
+    });
+    t.step("7. daemon killed and restarted, routes back");
+
+    // 8. SIGTERM to bgpgen without graceful restart: routes withdrawn, sessions kept.
+    let status = t.lab.stop("bgpgen", "TERM", Duration::from_secs(15));
+    if !status.success() {
+        t.fail(format!("bgpgen exited with {status} on SIGTERM"));
+    }
+    t.wait_rib("routes withdrawn after SIGTERM", &expected(&[]));
+    t.wait_established("sessions after bgpgen's exit");
+    if let Err(dead) = t.lab.check_daemons() {
+        t.fail(format!("after bgpgen's exit: {dead}"));
+    }
+    t.step("8. SIGTERM: routes withdrawn, sessions kept");
+    eprintln!(
+        "sidecar::{name}: all steps passed in {:.1?}",
+        t.started.elapsed()
+    );
+}
+
+#[test]
+fn gobgp_sidecar_follows_the_manifests() {
+    scenario(Backend::Gobgp);
+}
+
+#[test]
+fn frr_sidecar_follows_the_manifests() {
+    scenario(Backend::Frr);
+}
+
+#[test]
+fn bird_sidecar_follows_the_manifests() {
+    scenario(Backend::Bird);
+}
