@@ -55,6 +55,17 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
+    /// The CLI exit code (DESIGN section 5): 2 for invalid input or options, 3 when the daemon
+    /// rejected the configuration or could not be reached.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PipelineError::Options(_)
+            | PipelineError::OptionsFile { .. }
+            | PipelineError::Render(_) => 2,
+            PipelineError::Apply(_) => 3,
+        }
+    }
+
     /// Invalid input (exit 2) rather than a daemon problem (exit 3).
     pub fn is_input(&self) -> bool {
         matches!(

@@ -579,11 +579,7 @@ fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(e) => Err(Failure {
-            code: if e.is_input() {
-                EXIT_INVALID
-            } else {
-                EXIT_DAEMON
-            },
+            code: e.exit_code(),
             message: e.to_string(),
         }),
     }
@@ -639,7 +635,7 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
         };
         let result = bgpgen::agent::run(config, source, status).await;
         server.abort();
-        result.map_err(|e| Failure { code: if e.is_input() { EXIT_INVALID } else { EXIT_DAEMON }, message: e.to_string() })
+        result.map_err(|e| Failure { code: e.exit_code(), message: e.to_string() })
     })
 }
 
