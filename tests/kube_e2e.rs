@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use common::apiserver::ApiServer;
 use common::netns::{
     self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, IP, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH,
+    show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -161,17 +162,6 @@ fn expected(prefixes: &[&str]) -> BTreeSet<RibPath> {
             }
         })
         .collect()
-}
-
-fn show(rib: &BTreeSet<RibPath>) -> String {
-    rib.iter()
-        .map(|p| {
-            let hop = p.next_hop.map_or("-".to_string(), |h| h.to_string());
-            let from = p.neighbor.map_or("local".to_string(), |n| n.to_string());
-            format!("{} via {hop} from {from}", p.prefix)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,8 +391,8 @@ impl Test {
             } else {
                 Err(format!(
                     "upstream RIB is not the intent\nexpected: [{}]\ngot:      [{}]",
-                    show(want),
-                    show(&got)
+                    show_rib(want),
+                    show_rib(&got)
                 ))
             }
         });
@@ -416,8 +406,8 @@ impl Test {
                 Ok(got) if &got == want => {}
                 Ok(got) => self.fail(format!(
                     "{what}: the upstream's RIB changed\nexpected: [{}]\ngot:      [{}]",
-                    show(want),
-                    show(&got)
+                    show_rib(want),
+                    show_rib(&got)
                 )),
                 Err(e) => self.fail(format!("{what}: {e}")),
             }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{
     self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH,
-    netns_exec,
+    netns_exec, show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -253,17 +253,6 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-fn show(rib: &BTreeSet<RibPath>) -> String {
-    rib.iter()
-        .map(|p| {
-            let hop = p.next_hop.map_or("-".to_string(), |h| h.to_string());
-            let from = p.neighbor.map_or("local".to_string(), |n| n.to_string());
-            format!("{} via {hop} from {from}", p.prefix)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The lab, bgpgen's inputs and outputs, and the upstream.
 struct Sidecar {
     backend: Backend,
@@ -357,10 +346,10 @@ impl Sidecar {
             } else {
                 Err(format!(
                     "upstream RIB is not the intent\nexpected: [{}]\ngot:      [{}]\nmissing:  [{}]\nextra:    [{}]",
-                    show(want),
-                    show(&got),
-                    show(&want.difference(&got).cloned().collect()),
-                    show(&got.difference(want).cloned().collect()),
+                    show_rib(want),
+                    show_rib(&got),
+                    show_rib(&want.difference(&got).cloned().collect()),
+                    show_rib(&got.difference(want).cloned().collect()),
                 ))
             }
         });
@@ -731,7 +720,7 @@ fn scenario(backend: Backend) {
         Ok(rib) if rib == expected(&[&POD_A]) => {}
         Ok(rib) => problems.push(format!(
             "upstream RIB is not the previous intent's (pod a): [{}]",
-            show(&rib)
+            show_rib(&rib)
         )),
         Err(e) => problems.push(e),
     }

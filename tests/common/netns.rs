@@ -751,6 +751,18 @@ impl Gobgp {
 /// Parses `gobgp global rib -a FAMILY -j`: an object from prefix to paths, each with `nlri.prefix`,
 /// `neighbor-ip` and `attrs`, where the next hop is attribute 3 (`nexthop`, IPv4) or 14
 /// (MP_REACH_NLRI `nexthop`, IPv6).
+/// A RIB as one line for failure reports: `10.16.0.5/32 via 192.0.2.1 from 192.0.2.1, ...`.
+pub fn show_rib(rib: &std::collections::BTreeSet<RibPath>) -> String {
+    rib.iter()
+        .map(|p| {
+            let hop = p.next_hop.map_or("-".to_string(), |h| h.to_string());
+            let from = p.neighbor.map_or("local".to_string(), |n| n.to_string());
+            format!("{} via {hop} from {from}", p.prefix)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn parse_rib(json: &str) -> Result<Vec<RibPath>, String> {
     let value: Value =
         serde_json::from_str(json).map_err(|e| format!("RIB is not JSON ({e}): {json}"))?;
