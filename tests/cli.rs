@@ -244,3 +244,20 @@ fn help_explains_the_commands() {
         "ignored kube-ovn flags stay hidden"
     );
 }
+
+#[test]
+fn readme_shows_the_current_rendering_of_the_example() {
+    // The README's "The example, rendered" section is reviewed documentation: it must match what
+    // the binary prints today (regenerate it when templates change).
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for backend in ["gobgp", "frr", "bird"] {
+        let out = bgpgen(&[&["render", "--backend", backend, "--dry-run"][..], EXAMPLE].concat());
+        assert_eq!(out.status.code(), Some(0));
+        let rendered = text(&out.stdout);
+        assert!(
+            readme.contains(&rendered),
+            "README.md does not show the current `render --backend {backend} --dry-run` output of the example"
+        );
+    }
+}
