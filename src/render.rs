@@ -166,6 +166,16 @@ pub struct Rendered {
     pub notes: Vec<Diagnostic>,
 }
 
+impl Rendered {
+    /// The contents of one rendered file, by name (`frr.conf`, `routes.txt`).
+    pub fn file(&self, name: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.contents.as_str())
+    }
+}
+
 /// Characters a comment may carry: enough for object names, never a line break, quote, brace or
 /// statement separator of any of the three syntaxes.
 fn comment_safe(s: &str) -> String {

@@ -77,7 +77,7 @@ impl ApplyError {
 }
 
 /// The path a rendered file is written to: the main file at `config_file`, others beside it.
-pub fn file_path(options: &DaemonOptions, main: &str, file: &RenderedFile) -> PathBuf {
+fn file_path(options: &DaemonOptions, main: &str, file: &RenderedFile) -> PathBuf {
     if file.name == main {
         options.config_file.clone()
     } else {

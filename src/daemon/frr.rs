@@ -220,12 +220,7 @@ impl FrrDriver {
         }
         let old_text = std::fs::read_to_string(&self.options.config_file).unwrap_or_default();
         validate_and_write(&self.options, MAIN, rendered)?;
-        let new_text = rendered
-            .files
-            .iter()
-            .find(|f| f.name == MAIN)
-            .map(|f| f.contents.as_str())
-            .unwrap_or_default();
+        let new_text = rendered.file(MAIN).unwrap_or_default();
         let resets = neighbors_to_reset(&old_text, new_text);
         let delta = self
             .applied

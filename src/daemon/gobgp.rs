@@ -5,7 +5,7 @@
 //! the RIB: one changed pod is one path sent, whatever the size of the table.
 
 use crate::daemon::driver::{
-    ApplyError, ApplyOutcome, DaemonOptions, file_path, unchanged_on_disk, validate_and_write,
+    ApplyError, ApplyOutcome, DaemonOptions, unchanged_on_disk, validate_and_write,
 };
 use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec};
 use crate::intent::Intent;
@@ -114,25 +114,14 @@ impl GobgpDriver {
     ) -> Result<ApplyOutcome, ApplyError> {
         let mut done = Vec::new();
         let old_toml = std::fs::read_to_string(&self.options.config_file).unwrap_or_default();
+        let new_toml = rendered.file(MAIN).unwrap_or_default();
         if !unchanged_on_disk(&self.options, MAIN, rendered) {
-            let toml_changed = rendered.files.iter().filter(|f| f.name == MAIN).any(|f| {
-                std::fs::read_to_string(file_path(&self.options, MAIN, f))
-                    .ok()
-                    .as_deref()
-                    != Some(f.contents.as_str())
-            });
             validate_and_write(&self.options, MAIN, rendered)?;
-            if toml_changed && self.reload_file()? {
+            if old_toml != new_toml && self.reload_file()? {
                 done.push("SIGHUP".to_string());
             }
         }
-        let new_toml = rendered
-            .files
-            .iter()
-            .find(|f| f.name == MAIN)
-            .map(|f| f.contents.clone())
-            .unwrap_or_default();
-        let resets = neighbors_to_reset(&old_toml, &new_toml);
+        let resets = neighbors_to_reset(&old_toml, new_toml);
         let mut result = self.sync(intent, rendered, &mut done).await;
         if result.is_ok() && !resets.is_empty() {
             // Timers, passwords and the like are only negotiated when a session starts.
@@ -164,10 +153,8 @@ impl GobgpDriver {
         done: &mut Vec<String>,
     ) -> Result<(), ApplyError> {
         let routes = rendered
-            .files
-            .iter()
-            .find(|f| f.name == "routes.txt")
-            .map(|f| routes_file::parse(&f.contents))
+            .file("routes.txt")
+            .map(routes_file::parse)
             .transpose()
             .map_err(|e| unreachable(format!("routes.txt: {e}")))?
             .unwrap_or_default();

@@ -90,8 +90,8 @@ pub fn validate(rendered: &Rendered) -> Result<(), ValidateError> {
             if !ok {
                 return Err(rejected(&program, "gobgpd.toml", out));
             }
-            if let Some(routes) = rendered.files.iter().find(|f| f.name == "routes.txt") {
-                routes_file::parse(&routes.contents)
+            if let Some(routes) = rendered.file("routes.txt") {
+                routes_file::parse(routes)
                     .map_err(|e| rejected(Path::new("bgpgen"), "routes.txt", e.to_string()))?;
             }
         }
