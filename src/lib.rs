@@ -21,3 +21,4 @@ pub mod routes_file;
 pub mod snapshot;
 pub mod source;
 pub mod status;
+pub mod synth;

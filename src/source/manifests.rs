@@ -132,6 +132,36 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 
 /// Reads every manifest named by `paths` into a snapshot.
 pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
+    let inputs = read_all(paths)?;
+    load_texts(inputs.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+}
+
+/// Reads every manifest named by `paths` and checks its syntax only, keeping nothing: the floor
+/// any reader of these files pays, which `load` and `compile` are measured against. Returns the
+/// number of documents (a List counts as one).
+pub fn check_syntax(paths: &[PathBuf]) -> Result<usize, LoadError> {
+    let mut documents = 0;
+    for (name, text) in read_all(paths)? {
+        let syntax = |message: String| LoadError::Syntax {
+            file: name.clone(),
+            message,
+        };
+        documents += if is_json(&name, &text) {
+            serde_json::Deserializer::from_str(&text)
+                .into_iter::<IgnoredAny>()
+                .try_fold(0, |n, doc| doc.map(|_| n + 1))
+                .map_err(|e| syntax(format!("invalid JSON: {e}")))?
+        } else {
+            crate::source::yaml::documents::<IgnoredAny>(&text)
+                .map_err(|e| syntax(e.to_string()))?
+                .len()
+        };
+    }
+    Ok(documents)
+}
+
+/// `(display name, text)` of every file named by `paths` (`-` is stdin).
+fn read_all(paths: &[PathBuf]) -> Result<Vec<(String, String)>, LoadError> {
     let files = expand_paths(paths)?;
     let mut inputs = Vec::with_capacity(files.len());
     for file in files {
@@ -153,7 +183,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
         };
         inputs.push((name, text));
     }
-    load_texts(inputs.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    Ok(inputs)
+}
+
+/// JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
+fn is_json(name: &str, text: &str) -> bool {
+    name.ends_with(".json") || (name == "<stdin>" && text.trim_start().starts_with('{'))
 }
 
 /// Parses manifests already in memory: `(file name, text)` pairs. Pure, for tests and benchmarks.
@@ -222,9 +257,7 @@ pub fn load_texts<'a>(
 }
 
 fn parse_documents(name: &str, text: &str) -> Result<Vec<ParsedDoc>, LoadError> {
-    let trimmed = text.trim_start();
-    // JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
-    if name.ends_with(".json") || (name == "<stdin>" && trimmed.starts_with('{')) {
+    if is_json(name, text) {
         let mut out = Vec::new();
         for v in serde_json::Deserializer::from_str(text).into_iter::<ParsedDoc>() {
             out.push(v.map_err(|e| LoadError::Syntax {
