@@ -24,6 +24,18 @@ const LOGICAL_SWITCH_SUFFIX: &str = ".kubernetes.io/logical_switch";
 /// The default provider's logical switch annotation.
 pub const LOGICAL_SWITCH_ANNOTATION: &str = "ovn.kubernetes.io/logical_switch";
 
+/// Whether the conversions below read this annotation: readers may drop the others.
+pub fn is_read_annotation(key: &str) -> bool {
+    key == BGP_ANNOTATION
+        || key.ends_with(IP_ADDRESS_SUFFIX)
+        || key.ends_with(LOGICAL_SWITCH_SUFFIX)
+}
+
+/// Whether the conversions below read this label.
+pub fn is_read_label(key: &str) -> bool {
+    key == NAT_GW_NAME_LABEL
+}
+
 /// A field of an object that does not hold what it must.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {message}")]

@@ -6,17 +6,13 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::kubeovn::{self, IptablesEip, Subnet, VpcNatGateway};
-use crate::snapshot::{
-    EipInfo, FieldError, GatewayInfo, NodeInfo, Object, Origin, PodInfo, ServiceInfo, Snapshot,
-    SubnetInfo,
-};
+use crate::snapshot::{FieldError, Object, Origin, Snapshot};
+use crate::source::wire::{AnyMeta, AnyObject, AnySpec, AnyStatus};
 
 /// Where in the input something is: file, document (1-based) and list item (0-based, as in
 /// `items[3]`).
@@ -257,9 +253,19 @@ pub fn load_texts<'a>(
 }
 
 fn parse_documents(name: &str, text: &str) -> Result<Vec<ParsedDoc>, LoadError> {
+    // The fast reader is strict (any field of the wrong type fails the whole file); it is right
+    // for nearly every input. When it fails, the object-by-object reader finds the objects at
+    // fault and names them, at the cost of a second parse.
+    if let Ok(docs) = parse_with::<FastDoc>(name, text) {
+        return Ok(docs.into_iter().map(|d| d.0).collect());
+    }
+    parse_with::<ParsedDoc>(name, text)
+}
+
+fn parse_with<D: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<Vec<D>, LoadError> {
     if is_json(name, text) {
         let mut out = Vec::new();
-        for v in serde_json::Deserializer::from_str(text).into_iter::<ParsedDoc>() {
+        for v in serde_json::Deserializer::from_str(text).into_iter::<D>() {
             out.push(v.map_err(|e| LoadError::Syntax {
                 file: name.to_string(),
                 message: format!("invalid JSON: {e}"),
@@ -271,6 +277,101 @@ fn parse_documents(name: &str, text: &str) -> Result<Vec<ParsedDoc>, LoadError> 
         file: name.to_string(),
         message: e.to_string(),
     })
+}
+
+/// One document read by the fast reader: straight into lean records, items converted as they
+/// are read. Anything unexpected (a field of the wrong type, a document that is not a mapping)
+/// is a deserialization error, which sends the file to the object-by-object reader.
+struct FastDoc(ParsedDoc);
+
+impl<'de> Deserialize<'de> for FastDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FastDocVisitor)
+    }
+}
+
+struct FastDocVisitor;
+
+impl<'de> Visitor<'de> for FastDocVisitor {
+    type Value = FastDoc;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_unit<E>(self) -> Result<FastDoc, E> {
+        Ok(FastDoc(ParsedDoc::default()))
+    }
+
+    fn visit_none<E>(self) -> Result<FastDoc, E> {
+        Ok(FastDoc(ParsedDoc::default()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastDoc, A::Error> {
+        let mut object = AnyObject::default();
+        let mut items = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "apiVersion" => object.api_version = map.next_value()?,
+                "kind" => object.kind = map.next_value()?,
+                "metadata" => object.metadata = map.next_value::<Option<AnyMeta>>()?,
+                "spec" => object.spec = map.next_value::<Option<AnySpec>>()?,
+                "status" => object.status = map.next_value::<Option<AnyStatus>>()?,
+                "items" => items = Some(map.next_value::<FastItems>()?.0),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let is_list = object.kind.as_deref().is_some_and(|k| k.ends_with("List"));
+        let objects = match items.filter(|_| is_list) {
+            Some(items) => items,
+            None => fast_convert(object, None).into_iter().collect(),
+        };
+        Ok(FastDoc(ParsedDoc {
+            objects,
+            not_an_object: false,
+        }))
+    }
+}
+
+/// A List's `items` for the fast reader, each converted as soon as it is read.
+struct FastItems(Vec<Parsed>);
+
+impl<'de> Deserialize<'de> for FastItems {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = FastItems;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of Kubernetes objects")
+            }
+            fn visit_unit<E>(self) -> Result<FastItems, E> {
+                Ok(FastItems(Vec::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FastItems, A::Error> {
+                let mut out = Vec::new();
+                let mut i = 0;
+                while let Some(item) = seq.next_element::<Option<AnyObject>>()? {
+                    if let Some(parsed) = item.and_then(|o| fast_convert(o, Some(i))) {
+                        out.push(parsed);
+                    }
+                    i += 1;
+                }
+                Ok(FastItems(out))
+            }
+        }
+        d.deserialize_any(ItemsVisitor)
+    }
+}
+
+fn fast_convert(object: AnyObject, item: Option<usize>) -> Option<Parsed> {
+    let description = object.describe();
+    let result = object.into_object()?.map_err(|error| Invalid::Field {
+        object: description,
+        error,
+    });
+    Some(Parsed { item, result })
 }
 
 /// Why one object could not be read.
@@ -433,16 +534,6 @@ fn describe(kind: &str, value: &Value) -> String {
     }
 }
 
-fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        FieldError {
-            field: if path == "." { "(object)".into() } else { path },
-            message: e.into_inner().to_string(),
-        }
-    })
-}
-
 /// Converts one object into its snapshot record: `None` for kinds the rules do not use and for
 /// mappings without `kind` (a values or options file), an error for a used kind that is malformed.
 fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
@@ -456,29 +547,87 @@ fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let converted: Result<Object, FieldError> = match (api_version, kind) {
-        ("v1", "Node") => typed::<Node>(value)
-            .and_then(|o| NodeInfo::from_k8s(&o))
-            .map(Object::Node),
-        ("v1", "Pod") => typed::<Pod>(value)
-            .and_then(|o| PodInfo::from_k8s(&o))
-            .map(Object::Pod),
-        ("v1", "Service") => typed::<Service>(value)
-            .and_then(|o| ServiceInfo::from_k8s(&o))
-            .map(Object::Service),
-        (kubeovn::API_VERSION, "Subnet") => typed::<Subnet>(value)
-            .and_then(|o| SubnetInfo::from_kubeovn(&o))
-            .map(Object::Subnet),
-        (kubeovn::API_VERSION, "IptablesEIP") => typed::<IptablesEip>(value)
-            .and_then(|o| EipInfo::from_kubeovn(&o))
-            .map(Object::Eip),
-        (kubeovn::API_VERSION, "VpcNatGateway") => typed::<VpcNatGateway>(value)
-            .and_then(|o| GatewayInfo::from_kubeovn(&o))
-            .map(Object::Gateway),
-        _ => return None,
-    };
-    Some(converted.map_err(|error| Invalid::Field {
+    if !AnyObject::is_used(api_version, kind) {
+        return None;
+    }
+    let invalid = |error| Invalid::Field {
         object: describe(kind, value),
         error,
-    }))
+    };
+    let object = match serde_path_to_error::deserialize::<_, AnyObject>(value) {
+        Ok(o) => o,
+        Err(e) => {
+            let path = e.path().to_string();
+            return Some(Err(invalid(FieldError {
+                field: if path == "." { "(object)".into() } else { path },
+                message: e.into_inner().to_string(),
+            })));
+        }
+    };
+    Some(object.into_object()?.map_err(invalid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, Format, Spec};
+
+    /// Every object of every document, with its item index, or the error text.
+    fn objects(docs: Vec<ParsedDoc>) -> Vec<(Option<usize>, Result<Object, String>)> {
+        docs.into_iter()
+            .flat_map(|d| d.objects)
+            .map(|p| (p.item, p.result.map_err(|e| format!("{e:?}"))))
+            .collect()
+    }
+
+    #[test]
+    fn the_fast_reader_and_the_object_by_object_reader_agree() {
+        for seed in 1..=4 {
+            let spec = Spec {
+                nodes: 5,
+                pods: 300,
+                services: 40,
+                subnets: 6,
+                eips: 30,
+                seed,
+                dual_stack: seed % 2 == 0,
+                ..Spec::default()
+            };
+            let cluster = synth::generate(&spec).unwrap();
+            for format in [Format::Json, Format::Yaml] {
+                for (name, text) in cluster.files(format) {
+                    let fast = parse_with::<FastDoc>(&name, &text)
+                        .unwrap_or_else(|e| panic!("{name}: the fast reader failed: {e}"));
+                    let slow = parse_with::<ParsedDoc>(&name, &text).unwrap();
+                    let fast = objects(fast.into_iter().map(|d| d.0).collect());
+                    assert!(!fast.is_empty(), "{name}");
+                    assert_eq!(fast, objects(slow), "seed {seed}, {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_foreign_kind_that_trips_the_fast_reader_costs_time_not_objects() {
+        // `status.ready` is a boolean on an IptablesEIP; this other kind has a list there.
+        let text = "apiVersion: v1\nkind: List\nitems:\n\
+            - {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}, status: {ready: [1]}}\n\
+            - {apiVersion: v1, kind: Pod, metadata: {name: p, namespace: d}, spec: {nodeName: n1}}\n";
+        assert!(parse_with::<FastDoc>("l.yaml", text).is_err());
+        let snapshot = load_texts([("l.yaml", text)]).unwrap();
+        assert_eq!(snapshot.pods.len(), 1);
+    }
+
+    #[test]
+    fn unquoted_numbers_are_not_strings_but_quoted_ones_are() {
+        let quoted = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: d}\nspec: {nodeName: \"1\"}\n";
+        let snapshot = load_texts([("a.yaml", quoted)]).unwrap();
+        assert_eq!(
+            snapshot.pods.values().next().unwrap().node.as_deref(),
+            Some("1")
+        );
+        let bare = quoted.replace("\"1\"", "1");
+        let e = load_texts([("a.yaml", bare.as_str())]).unwrap_err();
+        assert!(e.to_string().contains("spec.nodeName: invalid type"), "{e}");
+    }
 }

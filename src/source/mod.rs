@@ -4,6 +4,7 @@
 pub mod kube;
 pub mod manifests;
 pub mod watch;
+pub mod wire;
 pub mod yaml;
 
 use crate::snapshot::Snapshot;

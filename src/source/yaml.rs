@@ -32,8 +32,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
 
 /// Every document of a multi-document YAML stream, empty documents skipped. `T` should be compact
 /// (it is built while its document is parsed): the documents' text trees are never all in memory.
+///
+/// An unquoted scalar that reads as a number or boolean (`nodeName: 1`, `bgp: true`) is not
+/// accepted as a string: kubectl would send it as a number or boolean and the API server would
+/// refuse the object, so bgpgen refuses it too.
 pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
-    serde_saphyr::from_multiple_with_options(text, options())
+    let mut options = options();
+    options.no_schema = true;
+    serde_saphyr::from_multiple_with_options(text, options)
 }
 
 /// Serializes a value as a YAML document.
