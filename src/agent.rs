@@ -105,6 +105,14 @@ impl Driver {
         }
     }
 
+    /// GoBGP only: paths sent through its API since start, (added or changed, withdrawn).
+    pub fn gobgp_paths_sent(&self) -> Option<(u64, u64)> {
+        match self {
+            Driver::Gobgp(d) => Some(d.paths_sent()),
+            _ => None,
+        }
+    }
+
     /// Checks the daemon; a GoBGP that restarted gets its paths back here.
     pub async fn check(&mut self) -> bool {
         match self {
@@ -264,7 +272,11 @@ pub async fn run(
                     pending = pending.or_else(|| last.clone());
                 }
                 let reachable = driver.check().await;
-                update(&mut |s| s.daemon_reachable = reachable);
+                let sent = driver.gobgp_paths_sent();
+                update(&mut |s| {
+                    s.daemon_reachable = reachable;
+                    s.gobgp_paths_sent = sent;
+                });
                 if !reachable {
                     continue;
                 }
@@ -321,6 +333,8 @@ pub async fn run(
             (r, _) => r,
         };
         last = Some(snapshot.clone());
+        let sent = driver.gobgp_paths_sent();
+        update(&mut |s| s.gobgp_paths_sent = sent);
         match result {
             Ok((intent, outcome)) => {
                 retry = None;

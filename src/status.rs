@@ -24,6 +24,8 @@ pub struct Status {
     /// False while the source (e.g. the Kubernetes API) is unreachable or resyncing.
     pub source_up: bool,
     pub last_error: Option<String>,
+    /// GoBGP only: paths sent to gobgpd through its API, (added or changed, withdrawn).
+    pub gobgp_paths_sent: Option<(u64, u64)>,
 }
 
 impl Status {
@@ -125,6 +127,45 @@ impl Status {
             "gauge",
             vec![(String::new(), flag(self.ready))],
         );
+        if let Some((added, deleted)) = self.gobgp_paths_sent {
+            gauge(
+                "bgpgen_gobgp_paths_sent_total",
+                "Paths sent to gobgpd through its API: add (new or changed next hop), delete (withdrawn).",
+                "counter",
+                vec![
+                    ("{op=\"add\"}".into(), added.to_string()),
+                    ("{op=\"delete\"}".into(), deleted.to_string()),
+                ],
+            );
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn gobgp_paths_sent_only_for_gobgp() {
+        let none = Status::default().metrics();
+        assert!(!none.contains("bgpgen_gobgp_paths_sent_total"), "{none}");
+        let status = Status {
+            gobgp_paths_sent: Some((100_001, 2)),
+            ..Status::default()
+        };
+        let text = status.metrics();
+        assert!(
+            text.contains("# TYPE bgpgen_gobgp_paths_sent_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bgpgen_gobgp_paths_sent_total{op=\"add\"} 100001\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bgpgen_gobgp_paths_sent_total{op=\"delete\"} 2\n"),
+            "{text}"
+        );
     }
 }

@@ -7,7 +7,7 @@
 use crate::daemon::driver::{
     ApplyError, ApplyOutcome, DaemonOptions, unchanged_on_disk, validate_and_write,
 };
-use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec};
+use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec, SyncStats};
 use crate::intent::Intent;
 use crate::model::Family;
 use crate::render::Rendered;
@@ -46,6 +46,8 @@ pub struct GobgpDriver {
     pushed: Option<Vec<routes_file::Path>>,
     /// The paths of the intent in force, for re-pushing them after a restart.
     wanted: Option<Vec<routes_file::Path>>,
+    /// Paths sent to gobgpd since start: (added or changed, withdrawn), for `/metrics`.
+    sent: (u64, u64),
 }
 
 fn unreachable(e: impl std::fmt::Display) -> ApplyError {
@@ -62,7 +64,19 @@ impl GobgpDriver {
             api: None,
             pushed: None,
             wanted: None,
+            sent: (0, 0),
         }
+    }
+
+    /// Paths sent to gobgpd through the API since start: (added or changed, withdrawn). One
+    /// changed pod adds one or two (one per address), whatever the size of the table.
+    pub fn paths_sent(&self) -> (u64, u64) {
+        self.sent
+    }
+
+    fn count_sent(&mut self, stats: SyncStats) {
+        self.sent.0 += stats.added as u64;
+        self.sent.1 += stats.deleted as u64;
     }
 
     async fn api(&mut self) -> Result<GobgpApi, ApplyError> {
@@ -186,6 +200,7 @@ impl GobgpDriver {
             None => api.sync_paths(&routes).await,
         }
         .map_err(unreachable)?;
+        self.count_sent(stats);
         if stats.added + stats.deleted > 0 {
             done.push(format!("paths +{} -{}", stats.added, stats.deleted));
         }
@@ -219,6 +234,7 @@ impl GobgpDriver {
             };
             match api.sync_paths(&wanted).await {
                 Ok(stats) => {
+                    self.count_sent(stats);
                     if stats.added + stats.deleted > 0 {
                         tracing::warn!(
                             added = stats.added,
