@@ -811,6 +811,31 @@ impl GobgpApi {
         Ok(rsp.num_path)
     }
 
+    /// The number of paths gobgpd's global table holds for exactly `prefix` (originated and
+    /// learned), from one `ListPath` with an exact-prefix lookup: cheap whatever the size of the
+    /// table, for watching one prefix appear or disappear (the latency benchmark polls it).
+    pub async fn prefix_paths(&self, prefix: IpNet) -> Result<usize> {
+        let mut client = self.client.clone();
+        let request = apipb::ListPathRequest {
+            table_type: apipb::TableType::Global as i32,
+            family: Some(family_to_api(Family::of(prefix.addr()))),
+            prefixes: vec![apipb::TableLookupPrefix {
+                prefix: prefix.to_string(),
+                r#type: apipb::table_lookup_prefix::Type::Exact as i32,
+            }],
+            ..Default::default()
+        };
+        self.call("ListPath", async move {
+            let mut stream = client.list_path(request).await?.into_inner();
+            let mut count = 0;
+            while let Some(rsp) = stream.message().await? {
+                count += rsp.destination.map_or(0, |d| d.paths.len());
+            }
+            Ok(count)
+        })
+        .await
+    }
+
     // ---- peers ----
 
     async fn list_peers_raw(&self) -> Result<Vec<apipb::Peer>> {
@@ -1688,6 +1713,47 @@ mod tests {
         println!(
             "100,000 paths: first sync {first:?}, list {list:?}, no-op sync {noop:?}, \
              push_difference(+1) {one:?}, table_paths {table:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn prefix_paths_looks_up_one_exact_prefix() {
+        if !have_gobgpd("prefix_paths_looks_up_one_exact_prefix") {
+            return;
+        }
+        let d = Gobgpd::start(GLOBAL);
+        let api = d.api().await;
+        let one = |p: &str| p.parse::<IpNet>().expect("prefix");
+        assert_eq!(
+            api.prefix_paths(one("10.16.0.5/32")).await.expect("empty"),
+            0
+        );
+        api.add_paths(&[
+            path("10.16.0.5/32", None),
+            path("10.16.0.0/16", None),
+            path("fd00:10:16::5/128", None),
+        ])
+        .await
+        .expect("add");
+        for (prefix, count) in [
+            ("10.16.0.5/32", 1),
+            ("10.16.0.0/16", 1),
+            ("10.16.0.6/32", 0),
+            ("10.16.0.0/24", 0),
+            ("fd00:10:16::5/128", 1),
+        ] {
+            assert_eq!(
+                api.prefix_paths(one(prefix)).await.expect("lookup"),
+                count,
+                "{prefix}"
+            );
+        }
+        api.delete_paths(&[path("10.16.0.5/32", None)])
+            .await
+            .expect("delete");
+        assert_eq!(
+            api.prefix_paths(one("10.16.0.5/32")).await.expect("gone"),
+            0
         );
     }
 

@@ -24,6 +24,7 @@ use crate::snapshot::{
     ServiceInfo, Snapshot, SubnetInfo,
 };
 use crate::source::SourceEvent;
+use crate::source::throttle::Throttle;
 
 /// What to watch: a node speaker reads pods, services, subnets and nodes; a NAT gateway speaker
 /// only its gateway and the EIPs labelled with its name.
@@ -106,7 +107,8 @@ fn spawn_watch<K>(
 }
 
 /// Starts the watchers for `scope` and returns the stream of source events. Snapshots are sent
-/// after every change, coalesced over `debounce`.
+/// after every change: at once after a quiet spell, at most once per `debounce` during a stream of
+/// changes ([`Throttle`]).
 pub fn watch_cluster(
     client: Client,
     scope: Scope,
@@ -239,7 +241,8 @@ async fn state_task(
     // also detected by probing the API server while anything is failing.
     let mut failing: BTreeSet<Kind> = BTreeSet::new();
     let mut dirty = false;
-    let mut send_at: Option<tokio::time::Instant> = None;
+    // Watch events are whole objects: nothing to wait for before the first send.
+    let mut throttle = Throttle::new(debounce, Duration::ZERO);
     let mut probe = tokio::time::interval(Duration::from_secs(1));
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -299,8 +302,7 @@ async fn state_task(
                     return;
                 }
                 if dirty && synced.len() == kinds.len() {
-                    // Coalesce: send once the changes have paused for `debounce`.
-                    send_at = Some(tokio::time::Instant::now() + debounce);
+                    throttle.changed(tokio::time::Instant::now());
                 }
             }
             _ = probe.tick(), if !failing.is_empty() => {
@@ -312,8 +314,8 @@ async fn state_task(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(send_at.unwrap_or_else(tokio::time::Instant::now)), if send_at.is_some() && ready => {
-                send_at = None;
+            _ = tokio::time::sleep_until(throttle.due().unwrap_or_else(tokio::time::Instant::now)), if throttle.due().is_some() && ready => {
+                throttle.sent(tokio::time::Instant::now());
                 dirty = false;
                 if out.send(SourceEvent::Snapshot(snapshot.clone())).await.is_err() {
                     return;

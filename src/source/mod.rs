@@ -1,8 +1,10 @@
 //! Sources of cluster state. Each produces a [`crate::snapshot::Snapshot`]; live sources send
 //! [`SourceEvent`]s so that the sidecar loop does not care where the state comes from.
 
+pub mod json_stream;
 pub mod kube;
 pub mod manifests;
+pub mod throttle;
 pub mod watch;
 pub mod wire;
 pub mod yaml;
