@@ -111,6 +111,16 @@ pub fn validate_and_write(
         }
         Err(e) => return Err(e.into()),
     }
+    write_rendered(options, main, rendered)
+}
+
+/// Writes the rendered files (atomically, keeping `.prev`) without validating them: for callers
+/// that know the daemon's parser has seen every line that changed.
+pub fn write_rendered(
+    options: &DaemonOptions,
+    main: &str,
+    rendered: &Rendered,
+) -> Result<(), ApplyError> {
     for f in &rendered.files {
         let path = file_path(options, main, f);
         write_atomic(&path, &f.contents, f.secret).map_err(|e| ApplyError::io(&path, e))?;
