@@ -230,7 +230,8 @@ struct RunArgs {
     speaker: SpeakerArgs,
     #[command(flatten)]
     drive: DriveArgs,
-    /// Coalesce changes arriving within this time into one apply (Go syntax: 100ms, 1s).
+    /// At most one apply per DURATION (Go syntax: 100ms, 1s): a change after a quiet spell is
+    /// applied at once; changes arriving within DURATION of the last apply are coalesced into one.
     #[arg(
         long,
         value_name = "DURATION",

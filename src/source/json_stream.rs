@@ -27,6 +27,19 @@ pub enum SplitError<E> {
     Item { index: usize, error: E },
 }
 
+/// The bytes that open or close something, or separate: everything else outside strings is
+/// skipped.
+const STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let bytes = b"\"{}[],:";
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Where the bytes being scanned go.
 #[derive(Clone, Copy, PartialEq)]
 enum Sink {
@@ -98,6 +111,16 @@ pub fn split_list<R: BufRead, E>(
                 }
                 i += 1;
                 continue;
+            }
+            if started && !done && !(in_items && depth == 2) {
+                // Inside the document, only structural bytes matter: skip the rest (indentation,
+                // numbers, literals) in a tight loop.
+                while i < len && !STRUCTURAL[buf[i] as usize] {
+                    i += 1;
+                }
+                if i == len {
+                    break;
+                }
             }
             let b = buf[i];
             if b.is_ascii_whitespace() {

@@ -2,9 +2,12 @@
 //! YAML or JSON, `kind: List`. Objects of kinds the rules do not use are ignored; a broken document
 //! or a used object with wrong field types is an error naming the file, document and object.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -12,6 +15,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::snapshot::{FieldError, Object, Origin, Snapshot};
+use crate::source::json_stream;
 use crate::source::wire::{AnyMeta, AnyObject, AnySpec, AnyStatus};
 
 /// Where in the input something is: file, document (1-based) and list item (0-based, as in
@@ -129,7 +133,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// Reads every manifest named by `paths` into a snapshot.
 pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
     let inputs = read_all(paths)?;
-    load_texts(inputs.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    assemble(
+        inputs
+            .iter()
+            .map(|(name, input)| (name.as_str(), parse_input(name, input))),
+    )
 }
 
 /// Reads every manifest named by `paths` and checks its syntax only, keeping nothing: the floor
@@ -137,7 +145,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
 /// number of documents (a List counts as one).
 pub fn check_syntax(paths: &[PathBuf]) -> Result<usize, LoadError> {
     let mut documents = 0;
-    for (name, text) in read_all(paths)? {
+    for (name, input) in read_all(paths)? {
+        // The floor reads the text whole, as the fastest reader of it would.
+        let text = input.into_text(&name)?;
         let syntax = |message: String| LoadError::Syntax {
             file: name.clone(),
             message,
@@ -156,30 +166,67 @@ pub fn check_syntax(paths: &[PathBuf]) -> Result<usize, LoadError> {
     Ok(documents)
 }
 
-/// `(display name, text)` of every file named by `paths` (`-` is stdin).
-fn read_all(paths: &[PathBuf]) -> Result<Vec<(String, String)>, LoadError> {
+/// A file as read: its text, or, for a JSON file too large to hold, where to stream it from.
+#[derive(Debug)]
+enum Input {
+    Text(String),
+    Stream(PathBuf),
+}
+
+/// JSON files larger than this are streamed (json_stream): 100,000 pods are 250 MB of JSON, and
+/// the text alone would not fit the memory budget.
+const STREAM_ABOVE: u64 = 16 << 20;
+
+impl Input {
+    fn into_text(self, name: &str) -> Result<String, LoadError> {
+        match self {
+            Input::Text(text) => Ok(text),
+            Input::Stream(path) => std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+                path: name.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// `(display name, input)` of every file named by `paths` (`-` is stdin).
+fn read_all(paths: &[PathBuf]) -> Result<Vec<(String, Input)>, LoadError> {
     let files = expand_paths(paths)?;
     let mut inputs = Vec::with_capacity(files.len());
     for file in files {
-        let (name, text) = if file.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|source| LoadError::Io {
-                    path: "<stdin>".into(),
-                    source,
-                })?;
-            ("<stdin>".to_string(), text)
-        } else {
-            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
-                path: file.display().to_string(),
-                source,
-            })?;
-            (file.display().to_string(), text)
-        };
+        let (name, text, _) = read_input(&file)?;
         inputs.push((name, text));
     }
     Ok(inputs)
+}
+
+/// `(display name, input, stamp)` of one file; stdin has no stamp.
+fn read_input(file: &Path) -> Result<(String, Input, Option<Stamp>), LoadError> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| LoadError::Io {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        return Ok(("<stdin>".to_string(), Input::Text(text), None));
+    }
+    let io = |source| LoadError::Io {
+        path: file.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::open(file).map_err(io)?;
+    // The stamp of the file actually read (not of whatever the path names a moment later), taken
+    // before reading: a write during the read leaves a newer stamp behind, or a racy one.
+    let stamp = f.metadata().ok().map(|m| Stamp::of(&m));
+    let name = file.display().to_string();
+    if name.ends_with(".json") && stamp.is_some_and(|s| s.len > STREAM_ABOVE) {
+        return Ok((name, Input::Stream(file.to_path_buf()), stamp));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(io)?;
+    Ok((name, Input::Text(text), stamp))
 }
 
 /// JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
@@ -191,57 +238,172 @@ fn is_json(name: &str, text: &str) -> bool {
 pub fn load_texts<'a>(
     inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Snapshot, LoadError> {
-    let mut snapshot = Snapshot::new(Origin::Manifests);
-    let mut errors = Vec::new();
-    for (name, text) in inputs {
-        let documents = match parse_documents(name, text) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        for (index, doc) in documents.into_iter().enumerate() {
-            let location = Location {
-                file: name.to_string(),
-                document: index + 1,
-                item: None,
-            };
-            if doc.not_an_object {
-                errors.push(LoadError::Document {
-                    location,
-                    message:
-                        "not a Kubernetes object (expected a mapping with apiVersion and kind)"
-                            .into(),
-                });
-                continue;
-            }
-            for parsed in doc.objects {
-                let location = Location {
-                    item: parsed.item,
-                    ..location.clone()
-                };
+    // Lazily: each file is parsed just before it is assembled, and its records dropped after.
+    assemble(
+        inputs
+            .into_iter()
+            .map(|(name, text)| (name, parse_file(name, text))),
+    )
+}
+
+/// One object of a file with where it is (the file is known to whoever holds the record).
+#[derive(Debug, Clone)]
+struct Placed {
+    document: usize,
+    item: Option<usize>,
+    object: Object,
+}
+
+/// What a file yields, in the order it is written: objects, and errors about it.
+#[derive(Debug)]
+enum Entry {
+    Object(Placed),
+    Error(LoadError),
+}
+
+/// The per-file step: one file's text to its objects and errors, in order. Everything that
+/// depends on the other files (conflicts) is left to [`assemble`]. The text is parsed here; the
+/// records are handed over one by one, so that they move into the snapshot without a second list.
+fn parse_file<'a>(name: &'a str, text: &str) -> impl Iterator<Item = Entry> + use<'a> {
+    entries(name, parse_documents(name, text))
+}
+
+/// [`parse_file`] for a file as read.
+fn parse_input<'a>(name: &'a str, input: &Input) -> impl Iterator<Item = Entry> + use<'a> {
+    entries(
+        name,
+        match input {
+            Input::Text(text) => parse_documents(name, text),
+            Input::Stream(path) => stream_documents(name, path),
+        },
+    )
+}
+
+/// The fast reader over a JSON file streamed from disk (never whole in memory). On anything
+/// unexpected the file is read whole and parsed the ordinary way, which names the problem.
+fn stream_documents(name: &str, path: &Path) -> Result<Vec<ParsedDoc>, LoadError> {
+    if let Some(doc) = stream_list(path) {
+        return Ok(vec![doc]);
+    }
+    let text = Input::Stream(path.to_path_buf()).into_text(name)?;
+    parse_documents(name, &text)
+}
+
+fn stream_list(path: &Path) -> Option<ParsedDoc> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut objects = Vec::new();
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let skeleton = json_stream::split_list(reader, |i, bytes| {
+        let item = serde_json::from_slice::<Option<AnyObject>>(bytes)?;
+        objects.extend(item.and_then(|o| fast_convert(o, Some(i))));
+        Ok::<(), serde_json::Error>(())
+    })
+    .ok()?;
+    let head: AnyObject = serde_json::from_slice(&skeleton).ok()?;
+    if head.kind.as_deref().is_some_and(|k| k.ends_with("List")) {
+        Some(ParsedDoc {
+            objects,
+            not_an_object: false,
+        })
+    } else {
+        // Not a List: its `items`, if any, are not objects of the cluster.
+        serde_json::from_slice::<FastDoc>(&skeleton)
+            .ok()
+            .map(|d| d.0)
+    }
+}
+
+/// A file's parse result as entries, in order.
+fn entries(
+    name: &str,
+    parsed: Result<Vec<ParsedDoc>, LoadError>,
+) -> impl Iterator<Item = Entry> + use<'_> {
+    let (documents, syntax) = match parsed {
+        Ok(d) => (d, None),
+        Err(e) => (Vec::new(), Some(Entry::Error(e))),
+    };
+    let entries = documents
+        .into_iter()
+        .enumerate()
+        .flat_map(move |(index, doc)| {
+            let document = index + 1;
+            let whole = doc
+                .not_an_object
+                .then(|| not_an_object(name, document, None));
+            let objects = doc.objects.into_iter().map(move |parsed| {
+                let item = parsed.item;
                 match parsed.result {
-                    Ok(object) => {
-                        if let Err(conflict) = snapshot.insert_new(object) {
-                            errors.push(LoadError::Document {
-                                location,
-                                message: conflict.to_string(),
-                            });
-                        }
-                    }
-                    Err(Invalid::NotAnObject) => errors.push(LoadError::Document {
-                        location,
-                        message:
-                            "not a Kubernetes object (expected a mapping with apiVersion and kind)"
-                                .into(),
+                    Ok(object) => Entry::Object(Placed {
+                        document,
+                        item,
+                        object,
                     }),
-                    Err(Invalid::Field { object, error }) => errors.push(LoadError::Object {
-                        location,
+                    Err(Invalid::NotAnObject) => not_an_object(name, document, item),
+                    Err(Invalid::Field { object, error }) => Entry::Error(LoadError::Object {
+                        location: Location {
+                            file: name.to_string(),
+                            document,
+                            item,
+                        },
                         object,
                         error,
                     }),
                 }
+            });
+            whole.into_iter().chain(objects)
+        });
+    syntax.into_iter().chain(entries)
+}
+
+fn not_an_object(file: &str, document: usize, item: Option<usize>) -> Entry {
+    Entry::Error(LoadError::Document {
+        location: Location {
+            file: file.to_string(),
+            document,
+            item,
+        },
+        message: "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+    })
+}
+
+/// A file's entries as its objects if there is no error among them, else as they are.
+fn objects_if_clean(mut entries: impl Iterator<Item = Entry>) -> Result<Vec<Placed>, Vec<Entry>> {
+    let mut objects = Vec::new();
+    for entry in entries.by_ref() {
+        match entry {
+            Entry::Object(placed) => objects.push(placed),
+            Entry::Error(e) => {
+                let before = objects.into_iter().map(Entry::Object);
+                return Err(before.chain([Entry::Error(e)]).chain(entries).collect());
+            }
+        }
+    }
+    Ok(objects)
+}
+
+/// The snapshot of files' entries, taken in order: a second different definition of an object
+/// is an error located at the second; every error of every file is reported.
+fn assemble<N: AsRef<str>, E: Iterator<Item = Entry>>(
+    files: impl IntoIterator<Item = (N, E)>,
+) -> Result<Snapshot, LoadError> {
+    let mut snapshot = Snapshot::new(Origin::Manifests);
+    let mut errors = Vec::new();
+    for (name, entries) in files {
+        for entry in entries {
+            match entry {
+                Entry::Object(placed) => {
+                    if let Err(conflict) = snapshot.insert_new(placed.object) {
+                        errors.push(LoadError::Document {
+                            location: Location {
+                                file: name.as_ref().to_string(),
+                                document: placed.document,
+                                item: placed.item,
+                            },
+                            message: conflict.to_string(),
+                        });
+                    }
+                }
+                Entry::Error(e) => errors.push(e),
             }
         }
     }
@@ -249,6 +411,167 @@ pub fn load_texts<'a>(
         0 => Ok(snapshot),
         1 => Err(errors.remove(0)),
         _ => Err(LoadError::Many(ManyErrors(errors))),
+    }
+}
+
+/// What identifies a version of a file without reading it. `ctime` is in it because `mtime` can
+/// be set back (`touch -d`, `tar x`, `rsync -t`) while the kernel always moves `ctime` forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// How far back from now a change time makes a stamp untrustworthy; see [`Stamp::is_racy`].
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// Whether a later write could leave this very stamp behind (git's "racily clean" entries).
+    /// Timestamps are coarse: Linux takes them from a clock that ticks every few milliseconds
+    /// (even where the field holds nanoseconds), NFS and SMB servers often keep whole seconds,
+    /// FAT two seconds. A write of the same length within the same tick as the version read
+    /// keeps `len`, `mtime` and `ctime`, so a file changed that recently is read again on the
+    /// next load, until its last change is older than the coarsest granularity.
+    fn is_racy(&self, now: SystemTime) -> bool {
+        let changed = self.mtime.max(self.ctime);
+        let Ok(since_epoch) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+            return true;
+        };
+        let horizon = since_epoch.saturating_sub(RACY_WINDOW);
+        (changed.0, changed.1) >= (horizon.as_secs() as i64, i64::from(horizon.subsec_nanos()))
+    }
+}
+
+/// A file parsed without errors, kept for as long as its stamp says it has not changed.
+#[derive(Debug)]
+struct CachedFile {
+    stamp: Stamp,
+    /// Changed too recently for the stamp to be trusted: read again on the next load.
+    racy: bool,
+    objects: Vec<Placed>,
+}
+
+impl CachedFile {
+    /// Whether `path` still holds the version cached (a stat, no read).
+    fn is_current(&self, path: &Path) -> bool {
+        !self.racy && std::fs::metadata(path).is_ok_and(|m| Stamp::of(&m) == self.stamp)
+    }
+}
+
+/// [`load`] for a directory read again and again (`run --manifests`): files whose stamp
+/// (device, inode, length, mtime, ctime) has not changed since the last load are not read or
+/// parsed again, their objects are taken from the cache. The result, snapshot or errors, is the
+/// one [`load`] returns for the same files: the same per-file step and the same assembly. Only
+/// files without errors are kept (a broken file is read again on every load). The cost is a copy
+/// of every object held between loads (~55 MB for 100,000 pods).
+#[derive(Debug, Default)]
+pub struct ManifestCache {
+    files: HashMap<PathBuf, CachedFile>,
+    /// Files read (not taken from the cache) by the last load.
+    last_reads: usize,
+}
+
+impl ManifestCache {
+    pub fn new() -> ManifestCache {
+        ManifestCache::default()
+    }
+
+    /// Number of files currently cached (files that parsed without errors).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Files read and parsed by the last load (the others were taken from the cache).
+    pub fn last_reads(&self) -> usize {
+        self.last_reads
+    }
+
+    /// Like [`load`], reading and parsing only the files that changed since the last call.
+    pub fn load(&mut self, paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
+        self.load_at(paths, SystemTime::now())
+    }
+
+    /// [`ManifestCache::load`] with the clock given, for tests of the racy window.
+    fn load_at(&mut self, paths: &[PathBuf], now: SystemTime) -> Result<Snapshot, LoadError> {
+        self.last_reads = 0;
+        let files = expand_paths(paths)?;
+        let present: HashSet<&PathBuf> = files.iter().collect();
+        self.files.retain(|path, _| present.contains(path));
+
+        // Read every file that changed before parsing any, as `load` does: an unreadable file is
+        // the one error reported, whatever the others hold.
+        let mut fresh = Vec::with_capacity(files.len());
+        for file in &files {
+            let unchanged = self.files.get(file).is_some_and(|c| c.is_current(file));
+            fresh.push(if unchanged {
+                None
+            } else {
+                self.files.remove(file);
+                self.last_reads += 1;
+                Some(read_input(file)?)
+            });
+        }
+
+        // Parse what changed: a file without errors goes to the cache, the entries of the others
+        // are assembled as they are (and the file is read again next time).
+        enum Source {
+            Cached(PathBuf),
+            Uncached(Vec<Entry>),
+        }
+        let mut sources = Vec::with_capacity(files.len());
+        for (file, fresh) in files.into_iter().zip(fresh) {
+            let Some((name, input, stamp)) = fresh else {
+                sources.push((file.display().to_string(), Source::Cached(file)));
+                continue;
+            };
+            let parsed = objects_if_clean(parse_input(&name, &input));
+            drop(input);
+            let source = match (parsed, stamp) {
+                (Ok(objects), Some(stamp)) => {
+                    let cached = CachedFile {
+                        stamp,
+                        racy: stamp.is_racy(now),
+                        objects,
+                    };
+                    self.files.insert(file.clone(), cached);
+                    Source::Cached(file)
+                }
+                // stdin, read once.
+                (Ok(objects), None) => {
+                    Source::Uncached(objects.into_iter().map(Entry::Object).collect())
+                }
+                (Err(entries), _) => Source::Uncached(entries),
+            };
+            sources.push((name, source));
+        }
+
+        let cache = &self.files;
+        assemble(sources.into_iter().map(|(name, source)| {
+            let entries: Box<dyn Iterator<Item = Entry>> = match source {
+                Source::Cached(path) => {
+                    Box::new(cache[&path].objects.iter().cloned().map(Entry::Object))
+                }
+                Source::Uncached(entries) => Box::new(entries.into_iter()),
+            };
+            (name, entries)
+        }))
     }
 }
 
@@ -608,6 +931,57 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_json_file_gives_what_the_whole_text_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Spec {
+            nodes: 4,
+            pods: 200,
+            services: 20,
+            subnets: 5,
+            eips: 12,
+            ..Spec::default()
+        };
+        for (name, text) in synth::generate(&spec).unwrap().files(Format::Json) {
+            let path = dir.path().join(&name);
+            std::fs::write(&path, &text).unwrap();
+            let streamed = objects(stream_documents(&name, &path).unwrap());
+            assert_eq!(
+                streamed,
+                objects(parse_documents(&name, &text).unwrap()),
+                "{name}"
+            );
+        }
+        // A single object, and an object whose `items` are not a List's.
+        for text in [
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d"}}"#,
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"items":[{"kind":"Pod"}]}"#,
+        ] {
+            let path = dir.path().join("one.json");
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(
+                objects(stream_documents("one.json", &path).unwrap()),
+                objects(parse_documents("one.json", text).unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_streamed_file_is_reported_as_the_whole_text_would_be() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [
+            r#"{"kind":"List","apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"nodeName":1}}]}"#,
+            r#"{"kind":"List","items":[{"apiVersion":"v1",}]}"#,
+            "[1, 2]",
+        ] {
+            let path = dir.path().join("b.json");
+            std::fs::write(&path, text).unwrap();
+            let streamed = stream_documents("b.json", &path).map(objects);
+            let whole = parse_documents("b.json", text).map(objects);
+            assert_eq!(format!("{streamed:?}"), format!("{whole:?}"), "{text}");
+        }
+    }
+
+    #[test]
     fn a_foreign_kind_that_trips_the_fast_reader_costs_time_not_objects() {
         // `status.ready` is a boolean on an IptablesEIP; this other kind has a list there.
         let text = "apiVersion: v1\nkind: List\nitems:\n\
@@ -629,5 +1003,247 @@ mod tests {
         let bare = quoted.replace("\"1\"", "1");
         let e = load_texts([("a.yaml", bare.as_str())]).unwrap_err();
         assert!(e.to_string().contains("spec.nodeName: invalid type"), "{e}");
+    }
+
+    /// A directory the cache and `load` read side by side.
+    struct Dir(tempfile::TempDir);
+
+    impl Dir {
+        fn new() -> Dir {
+            Dir(tempfile::tempdir().unwrap())
+        }
+        fn put(&self, name: &str, text: &str) {
+            let path = self.0.path().join(name);
+            if path.exists() {
+                // Past the file system's clock tick (a few ms), so that the rewrite shows in the
+                // timestamps: the tests pretend to load long after, past the racy window.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::fs::write(path, text).unwrap();
+        }
+        fn paths(&self) -> Vec<PathBuf> {
+            vec![self.0.path().to_path_buf()]
+        }
+        /// Loads through the cache as if `later` after now (so that files written by the test
+        /// are past the racy window) and checks the result against `load`: same snapshot, or
+        /// the same error text. Returns the number of files the cache read.
+        fn check(&self, cache: &mut ManifestCache, later: Duration) -> usize {
+            let cached = cache.load_at(&self.paths(), SystemTime::now() + later);
+            match (cached, load(&self.paths())) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("cache: {a:?}\nload: {b:?}"),
+            }
+            cache.last_reads()
+        }
+    }
+
+    const LATER: Duration = Duration::from_secs(60);
+
+    fn pod(name: &str, node: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: d\n  annotations: {{ovn.kubernetes.io/ip_address: 10.16.0.9}}\nspec: {{nodeName: {node}}}\n"
+        )
+    }
+
+    fn subnet(cidr: &str) -> String {
+        format!(
+            "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata: {{name: s}}\nspec: {{cidrBlock: \"{cidr}\"}}\n"
+        )
+    }
+
+    #[test]
+    fn the_cache_reads_only_what_changed_and_agrees_with_load() {
+        let dir = Dir::new();
+        let spec = Spec {
+            nodes: 3,
+            pods: 200,
+            services: 20,
+            subnets: 4,
+            eips: 10,
+            ..Spec::default()
+        };
+        let cluster = synth::generate(&spec).unwrap();
+        let files = cluster.files(Format::Json);
+        for (name, text) in &files {
+            dir.put(name, text);
+        }
+        dir.put("extra.yaml", &pod("extra", "n1"));
+        let mut cache = ManifestCache::new();
+        assert_eq!(dir.check(&mut cache, LATER), files.len() + 1);
+        assert_eq!(cache.len(), files.len() + 1);
+
+        // No change: nothing read.
+        assert_eq!(dir.check(&mut cache, LATER), 0);
+
+        // One file modified, to the same length (only the timestamps tell).
+        dir.put("extra.yaml", &pod("extra", "n2"));
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        assert_eq!(dir.check(&mut cache, LATER), 0);
+
+        // A file added, then removed.
+        dir.put("more.yml", &pod("more", "n1"));
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        std::fs::remove_file(dir.0.path().join("more.yml")).unwrap();
+        assert_eq!(dir.check(&mut cache, LATER), 0);
+        assert_eq!(cache.len(), files.len() + 1);
+
+        // Replaced by rename (as editors and ConfigMap mounts do): another inode.
+        let staged = dir.0.path().join(".extra.yaml.tmp");
+        std::fs::write(&staged, pod("extra", "n3")).unwrap();
+        std::fs::rename(&staged, dir.0.path().join("extra.yaml")).unwrap();
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+    }
+
+    #[test]
+    fn a_broken_file_is_read_again_until_fixed() {
+        let dir = Dir::new();
+        dir.put("a.yaml", &pod("a", "n1"));
+        dir.put("b.yaml", &pod("b", "n1"));
+        let mut cache = ManifestCache::new();
+        assert_eq!(dir.check(&mut cache, LATER), 2);
+
+        // Broken syntax, then a field of the wrong type alongside: both reported, as `load` does.
+        dir.put("b.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [b\n");
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        dir.put("c.yaml", &pod("c", "[n1]"));
+        assert_eq!(dir.check(&mut cache, LATER), 2);
+        assert_eq!(cache.len(), 1);
+        // Not cached: read again even though unchanged.
+        assert_eq!(dir.check(&mut cache, LATER), 2);
+
+        dir.put("b.yaml", &pod("b", "n2"));
+        dir.put("c.yaml", &pod("c", "n1"));
+        assert_eq!(dir.check(&mut cache, LATER), 2);
+        assert!(
+            cache
+                .load_at(&dir.paths(), SystemTime::now() + LATER)
+                .is_ok()
+        );
+        assert_eq!(cache.last_reads(), 0);
+    }
+
+    #[test]
+    fn a_conflict_across_cached_files_is_reported_like_load_does() {
+        let dir = Dir::new();
+        dir.put("a.yaml", &subnet("10.16.0.0/16"));
+        dir.put("b.yaml", &subnet("10.16.0.0/16"));
+        let mut cache = ManifestCache::new();
+        assert_eq!(dir.check(&mut cache, LATER), 2);
+
+        // The conflict is located at the later file whichever file changed.
+        dir.put("a.yaml", &subnet("10.17.0.0/16"));
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        let e = cache
+            .load_at(&dir.paths(), SystemTime::now() + LATER)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("b.yaml: document 1: Subnet/s is defined twice with different contents"),
+            "{e}"
+        );
+        // Each file is fine on its own, so both stay cached while they conflict.
+        assert_eq!(cache.last_reads(), 0);
+
+        dir.put("b.yaml", &subnet("10.17.0.0/16"));
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        assert!(
+            cache
+                .load_at(&dir.paths(), SystemTime::now() + LATER)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_file_changed_within_the_racy_window_is_read_again() {
+        let dir = Dir::new();
+        dir.put("a.yaml", &pod("a", "n1"));
+        let mut cache = ManifestCache::new();
+        assert_eq!(dir.check(&mut cache, Duration::ZERO), 1);
+        // Just written: a same-length write in the same clock tick would leave the same stamp, so
+        // the file is not trusted yet.
+        assert_eq!(dir.check(&mut cache, Duration::ZERO), 1);
+        // Once the window has passed, read one last time, then trusted.
+        assert_eq!(dir.check(&mut cache, LATER), 1);
+        assert_eq!(dir.check(&mut cache, LATER), 0);
+
+        let now = SystemTime::now();
+        let stamp = |secs_ago: u64| {
+            let t = (now - Duration::from_secs(secs_ago))
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap();
+            let t = (t.as_secs() as i64, i64::from(t.subsec_nanos()));
+            Stamp {
+                dev: 1,
+                ino: 1,
+                len: 1,
+                mtime: (0, 0),
+                ctime: t,
+            }
+        };
+        assert!(stamp(0).is_racy(now));
+        assert!(stamp(1).is_racy(now));
+        assert!(!stamp(3).is_racy(now));
+    }
+
+    #[test]
+    fn missing_and_duplicate_paths_behave_as_in_load() {
+        let dir = Dir::new();
+        dir.put("a.yaml", &pod("a", "n1"));
+        let file = dir.0.path().join("a.yaml");
+        let mut cache = ManifestCache::new();
+        let twice = [file.clone(), file.clone()];
+        assert_eq!(
+            cache.load_at(&twice, SystemTime::now() + LATER).unwrap(),
+            load(&twice).unwrap()
+        );
+        let missing = [file, dir.0.path().join("missing.yaml")];
+        assert_eq!(
+            cache.load(&missing).unwrap_err().to_string(),
+            load(&missing).unwrap_err().to_string()
+        );
+    }
+
+    /// `BGPGEN_CACHE_BENCH=/tmp/cache-bench/cluster cargo test --release --lib cache_reload_time
+    /// -- --ignored --nocapture`, on a directory made by `bgpgen synth --pods 100000`.
+    #[test]
+    #[ignore]
+    fn cache_reload_time() {
+        let dir = PathBuf::from(
+            std::env::var("BGPGEN_CACHE_BENCH").unwrap_or("/tmp/cache-bench/cluster".into()),
+        );
+        let paths = vec![dir.clone()];
+        let small = dir.join("zz-one-pod.yaml");
+        let _ = std::fs::remove_file(&small);
+        let time = |what: &str, f: &mut dyn FnMut() -> Snapshot| {
+            let start = std::time::Instant::now();
+            let s = f();
+            println!(
+                "{what:<48} {:>8.1?}  ({} pods)",
+                start.elapsed(),
+                s.pods.len()
+            );
+        };
+        time("load (whole directory, as before)", &mut || {
+            load(&paths).unwrap()
+        });
+        let mut cache = ManifestCache::new();
+        time("cache: first load", &mut || cache.load(&paths).unwrap());
+        time("cache: no change", &mut || cache.load(&paths).unwrap());
+        std::fs::write(&small, pod("zz-one", "n1")).unwrap();
+        time("load after adding a one-pod file (before)", &mut || {
+            load(&paths).unwrap()
+        });
+        time("cache: after adding a one-pod file", &mut || {
+            cache.load(&paths).unwrap()
+        });
+        std::fs::write(&small, pod("zz-one", "n2")).unwrap();
+        time("cache: after modifying it", &mut || {
+            cache.load(&paths).unwrap()
+        });
+        std::fs::remove_file(&small).unwrap();
+        time("cache: after removing it", &mut || {
+            cache.load(&paths).unwrap()
+        });
     }
 }

@@ -1,18 +1,28 @@
 //! `run --manifests DIR`: the directory as a live source. notify reports changes; bursts are
-//! coalesced (a `git pull` or `kubectl get -o yaml > f` is many events) and the directory is read
-//! again as a whole, which keeps the result identical to `compile -f DIR`.
+//! coalesced (a `git pull` or `kubectl get -o yaml > f` is many events; see [`Throttle`] for
+//! when a load happens) and the directory is loaded
+//! again through a [`ManifestCache`]: only the files that changed are read and parsed, and the
+//! result is still identical to `compile -f DIR`. Loading is CPU work (seconds for a 250 MB file),
+//! so it runs on tokio's blocking pool, not on a worker thread.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::source::SourceEvent;
-use crate::source::manifests;
+use crate::source::manifests::ManifestCache;
+use crate::source::throttle::Throttle;
+
+/// How long the first change after a quiet spell waits for the rest of its burst: a file written
+/// in several steps, the next files of a `git pull`. A file caught half-written is refused and the
+/// last good configuration stays until the event of its last write, at most `debounce` later.
+const SETTLE: Duration = Duration::from_millis(10);
 
 /// Watches `dir` (and the files in `also`, e.g. the options file) and sends a snapshot at start
-/// and after every (debounced) change. The watcher lives as long as the returned receiver is read.
+/// and after changes: [`SETTLE`] after a change that follows a quiet spell, then at most once per
+/// `debounce` while changes keep coming ([`Throttle`]). The watcher lives as long as the returned receiver is read.
 pub fn watch_dir(
     dir: PathBuf,
     also: &[PathBuf],
@@ -44,26 +54,43 @@ pub fn watch_dir(
     tokio::spawn(async move {
         // Keep the watcher alive for as long as this task runs.
         let _watcher = watcher;
-        let load = |dir: &PathBuf| match manifests::load(std::slice::from_ref(dir)) {
-            Ok(snapshot) => SourceEvent::Snapshot(snapshot),
-            Err(e) => SourceEvent::Invalid(e.to_string()),
-        };
-        if tx.send(load(&dir)).await.is_err() {
+        let mut cache = ManifestCache::new();
+        let mut event;
+        (cache, event) = load(cache, &dir).await;
+        if tx.send(event).await.is_err() {
             return;
         }
+        let mut throttle = Throttle::new(debounce, SETTLE);
+        throttle.sent(tokio::time::Instant::now());
         while raw_rx.recv().await.is_some() {
-            // Coalesce: wait until the directory has been quiet for `debounce`.
+            let due = throttle.changed(tokio::time::Instant::now());
+            // Coalesce what arrives until the load is due.
             loop {
-                match tokio::time::timeout(debounce, raw_rx.recv()).await {
-                    Ok(Some(())) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
+                tokio::select! {
+                    event = raw_rx.recv() => if event.is_none() { return },
+                    _ = tokio::time::sleep_until(due) => break,
                 }
             }
-            if tx.send(load(&dir)).await.is_err() {
+            throttle.sent(tokio::time::Instant::now());
+            (cache, event) = load(cache, &dir).await;
+            if tx.send(event).await.is_err() {
                 return;
             }
         }
     });
     Ok(rx)
+}
+
+/// Loads `dir` through `cache` on tokio's blocking pool; the cache goes there and comes back.
+async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEvent) {
+    let paths = vec![dir.to_path_buf()];
+    tokio::task::spawn_blocking(move || {
+        let event = match cache.load(&paths) {
+            Ok(snapshot) => SourceEvent::Snapshot(snapshot),
+            Err(e) => SourceEvent::Invalid(e.to_string()),
+        };
+        (cache, event)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
