@@ -131,6 +131,9 @@ struct ParseArgs {
     /// Only check the syntax (every document read and thrown away): the YAML/JSON library's floor.
     #[arg(long)]
     syntax_only: bool,
+    /// Only build each document as a generic tree (serde_json::Value) and drop it.
+    #[arg(long, conflicts_with = "syntax_only")]
+    tree: bool,
 }
 
 #[derive(Args, Clone)]
@@ -474,8 +477,9 @@ fn run_synth(args: SynthArgs) -> Result<(), Failure> {
 }
 
 fn run_parse(args: ParseArgs) -> Result<(), Failure> {
-    if args.syntax_only {
-        let documents = manifests::check_syntax(&args.files).map_err(Failure::invalid)?;
+    if args.syntax_only || args.tree {
+        let documents =
+            manifests::check_syntax(&args.files, args.tree).map_err(Failure::invalid)?;
         println!("{documents} documents");
         return Ok(());
     }

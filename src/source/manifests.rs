@@ -142,28 +142,40 @@ pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
 
 /// Reads every manifest named by `paths` and checks its syntax only, keeping nothing: the floor
 /// any reader of these files pays, which `load` and `compile` are measured against. Returns the
-/// number of documents (a List counts as one).
-pub fn check_syntax(paths: &[PathBuf]) -> Result<usize, LoadError> {
+/// number of documents (a List counts as one). With `tree`, every document is built as a generic
+/// tree (what a reader without bgpgen's lean records would pay), then dropped.
+pub fn check_syntax(paths: &[PathBuf], tree: bool) -> Result<usize, LoadError> {
     let mut documents = 0;
     for (name, input) in read_all(paths)? {
         // The floor reads the text whole, as the fastest reader of it would.
         let text = input.into_text(&name)?;
-        let syntax = |message: String| LoadError::Syntax {
+        let syntax = |message| LoadError::Syntax {
             file: name.clone(),
             message,
         };
-        documents += if is_json(&name, &text) {
-            serde_json::Deserializer::from_str(&text)
-                .into_iter::<IgnoredAny>()
-                .try_fold(0, |n, doc| doc.map(|_| n + 1))
-                .map_err(|e| syntax(format!("invalid JSON: {e}")))?
-        } else {
-            crate::source::yaml::documents::<IgnoredAny>(&text)
-                .map_err(|e| syntax(e.to_string()))?
-                .len()
-        };
+        documents += match (is_json(&name, &text), tree) {
+            (true, false) => count_json::<IgnoredAny>(&text),
+            (true, true) => count_json::<Value>(&text),
+            (false, false) => yaml_count::<IgnoredAny>(&text),
+            (false, true) => yaml_count::<Value>(&text),
+        }
+        .map_err(syntax)?;
     }
     Ok(documents)
+}
+
+/// The number of JSON documents in `text`, each read as a `T` and dropped.
+fn count_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<usize, String> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<T>()
+        .try_fold(0, |n, doc| doc.map(|_| n + 1))
+        .map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn yaml_count<T: serde::de::DeserializeOwned>(text: &str) -> Result<usize, String> {
+    crate::source::yaml::documents::<T>(text)
+        .map(|d| d.len())
+        .map_err(|e| e.to_string())
 }
 
 /// A file as read: its text, or, for a JSON file too large to hold, where to stream it from.
@@ -291,14 +303,38 @@ fn stream_documents(name: &str, path: &Path) -> Result<Vec<ParsedDoc>, LoadError
 
 fn stream_list(path: &Path) -> Option<ParsedDoc> {
     let file = std::fs::File::open(path).ok()?;
-    let mut objects = Vec::new();
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let skeleton = json_stream::split_list(reader, |i, bytes| {
-        let item = serde_json::from_slice::<Option<AnyObject>>(bytes)?;
-        objects.extend(item.and_then(|o| fast_convert(o, Some(i))));
-        Ok::<(), serde_json::Error>(())
-    })
-    .ok()?;
+    // Scanning and parsing run on two threads (the budget machine has two cores): the scanner
+    // hands over items in batches of about 256 KiB, the parser converts them as they come. A
+    // parse error ends the parser, whose channel closing stops the scanner.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ItemBatch>(4);
+    let parser = std::thread::spawn(move || -> Option<Vec<Parsed>> {
+        let mut objects = Vec::new();
+        for batch in rx {
+            for (i, range) in batch.items {
+                let item = serde_json::from_slice::<Option<AnyObject>>(&batch.bytes[range]).ok()?;
+                objects.extend(item.and_then(|o| fast_convert(o, Some(i))));
+            }
+        }
+        Some(objects)
+    });
+    let mut batch = ItemBatch::default();
+    let split = json_stream::split_list(reader, |i, bytes| {
+        let start = batch.bytes.len();
+        batch.bytes.extend_from_slice(bytes);
+        batch.items.push((i, start..batch.bytes.len()));
+        if batch.bytes.len() >= 256 << 10 {
+            tx.send(std::mem::take(&mut batch)).map_err(|_| ())?;
+        }
+        Ok::<(), ()>(())
+    });
+    if split.is_ok() && !batch.items.is_empty() {
+        // A parser that stopped already returns None below.
+        let _ = tx.send(batch);
+    }
+    drop(tx);
+    let objects = parser.join().ok()??;
+    let skeleton = split.ok()?;
     let head: AnyObject = serde_json::from_slice(&skeleton).ok()?;
     if head.kind.as_deref().is_some_and(|k| k.ends_with("List")) {
         Some(ParsedDoc {
@@ -311,6 +347,14 @@ fn stream_list(path: &Path) -> Option<ParsedDoc> {
             .ok()
             .map(|d| d.0)
     }
+}
+
+/// Items cut out of a streamed List, on their way to the parser thread.
+#[derive(Default)]
+struct ItemBatch {
+    bytes: Vec<u8>,
+    /// Each item's index in `items` and its bytes.
+    items: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 /// A file's parse result as entries, in order.
