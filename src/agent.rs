@@ -224,11 +224,12 @@ pub async fn run(
     let mut supervisor = config
         .spawn
         .then(|| Supervisor::new(config.backend, config.daemon.clone()));
-    let mut pending: Option<Snapshot> = None;
-    let mut last: Option<Snapshot> = None;
+    // Shared with the source (cheap clones of an Arc, no copy of the cluster state).
+    let mut pending: Option<Arc<Snapshot>> = None;
+    let mut last: Option<Arc<Snapshot>> = None;
     // A refused snapshot is tried again after a while (a template or the daemon may be fixed in
     // the meantime), not on every check, so a persistent error does not flood the logs.
-    let mut retry: Option<(Snapshot, Instant)> = None;
+    let mut retry: Option<(Arc<Snapshot>, Instant)> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -266,7 +267,7 @@ pub async fn run(
                     && last.is_some()
                 {
                     // The daemon died: start it again from the current file, then re-apply.
-                    if let Err(e) = supervise(sup, &config, &templates, &mut driver, last.as_ref()).await {
+                    if let Err(e) = supervise(sup, &config, &templates, &mut driver, last.as_deref()).await {
                         tracing::error!(error = %e, "restarting the daemon failed");
                     }
                     pending = pending.or_else(|| last.clone());
@@ -289,7 +290,7 @@ pub async fn run(
         };
         let started = Instant::now();
         if let Some(sup) = &mut supervisor
-            && let Err(e) = supervise(sup, &config, &templates, &mut driver, Some(&snapshot)).await
+            && let Err(e) = supervise(sup, &config, &templates, &mut driver, Some(&*snapshot)).await
         {
             tracing::error!(error = %e, "starting the daemon failed; retrying on the next check");
             let message = e.to_string();

@@ -274,7 +274,7 @@ impl Source {
         };
         self.log.push((self.started.elapsed(), seen));
         if let SourceEvent::Snapshot(s) = &event {
-            self.last = Some(s.clone());
+            self.last = Some((**s).clone());
         }
         Some(event)
     }
@@ -294,7 +294,7 @@ impl Source {
             if let SourceEvent::Snapshot(s) = event {
                 let got = routes_of(&s, &self.args);
                 if &got == want {
-                    return s;
+                    return (*s).clone();
                 }
                 assert!(
                     allowed.contains(&&got),

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -116,7 +117,10 @@ pub fn watch_cluster(
 ) -> mpsc::Receiver<SourceEvent> {
     let (tx, rx) = mpsc::channel(1024);
     let probe_client = client.clone();
-    let base = || watcher::Config::default().any_semantic();
+    // Lists are paged (500 objects a page) and read from etcd: `any_semantic` (resourceVersion=0,
+    // from the watch cache) makes the API server ignore the page size and send 100,000 pods in one
+    // response, ~1 GB decoded at once (BENCHMARKS.md, sidecar memory).
+    let base = watcher::Config::default;
     match &scope {
         Scope::Node => {
             spawn_watch(
@@ -233,7 +237,8 @@ async fn state_task(
     out: mpsc::Sender<SourceEvent>,
     debounce: Duration,
 ) {
-    let mut snapshot = Snapshot::new(Origin::Cluster);
+    // Shared with the apply loop once sent; changed copy-on-write (one copy at rest).
+    let mut snapshot = Arc::new(Snapshot::new(Origin::Cluster));
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
     // Lists in progress: objects collected between Init and InitDone.
     let mut listing: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
@@ -258,7 +263,8 @@ async fn state_task(
                     Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
                     Change::InitDone(kind) => {
                         // The relist is complete: only now replace this kind's objects.
-                        clear_kind(&mut snapshot, kind);
+                        let snapshot = Arc::make_mut(&mut snapshot);
+                        clear_kind(snapshot, kind);
                         for object in listing.remove(&kind).unwrap_or_default() {
                             snapshot.upsert(object);
                         }
@@ -269,12 +275,12 @@ async fn state_task(
                     }
                     Change::Apply(object) => {
                         failing.remove(&object.object_ref().kind);
-                        snapshot.upsert(object);
+                        Arc::make_mut(&mut snapshot).upsert(object);
                         dirty = true;
                     }
                     Change::Delete(reference) => {
                         failing.remove(&reference.kind);
-                        remove(&mut snapshot, &reference);
+                        remove(Arc::make_mut(&mut snapshot), &reference);
                         dirty = true;
                     }
                     Change::Invalid(reference, error) => {
@@ -317,7 +323,7 @@ async fn state_task(
             _ = tokio::time::sleep_until(throttle.due().unwrap_or_else(tokio::time::Instant::now)), if throttle.due().is_some() && ready => {
                 throttle.sent(tokio::time::Instant::now());
                 dirty = false;
-                if out.send(SourceEvent::Snapshot(snapshot.clone())).await.is_err() {
+                if out.send(SourceEvent::Snapshot(Arc::clone(&snapshot))).await.is_err() {
                     return;
                 }
             }

@@ -86,7 +86,7 @@ async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEve
     let paths = vec![dir.to_path_buf()];
     tokio::task::spawn_blocking(move || {
         let event = match cache.load(&paths) {
-            Ok(snapshot) => SourceEvent::Snapshot(snapshot),
+            Ok(snapshot) => SourceEvent::Snapshot(std::sync::Arc::new(snapshot)),
             Err(e) => SourceEvent::Invalid(e.to_string()),
         };
         (cache, event)

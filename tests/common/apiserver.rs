@@ -9,7 +9,12 @@
 //!   with every item carrying `metadata.resourceVersion`. `labelSelector` (`k=v`, `k==v`, `k!=v`,
 //!   `k`, `!k`, `k in (a,b)`, `k notin (a,b)`) and `fieldSelector` (`path=v`, `path!=v` on any
 //!   dotted path, e.g. `metadata.name`, `spec.nodeName`, `spec.hostNetwork`; a missing
-//!   `spec.hostNetwork` counts as `false`) are honoured; `limit`/`continue` are ignored (one page).
+//!   `spec.hostNetwork` counts as `false`) are honoured. `limit`/`continue` are ignored (one page,
+//!   as kube-apiserver answers a `resourceVersion=0` list from its watch cache) unless
+//!   [`ApiServer::set_paginate`] turns pagination on: then a list with `limit=N` returns at most N
+//!   items and a `metadata.continue` token while more remain, every page carrying the first
+//!   page's resourceVersion (later pages show the current objects after the cursor, not a
+//!   snapshot: a watch from that resourceVersion replays any change in between anyway).
 //! - **watch**: `?watch=1|true` with `resourceVersion`, `allowWatchBookmarks`, `timeoutSeconds`,
 //!   `sendInitialEvents`: a chunked stream of newline-delimited `{"type":..,"object":..}` events
 //!   (ADDED/MODIFIED/DELETED/BOOKMARK) filtered by the same selectors. An object that starts or stops
@@ -241,6 +246,8 @@ struct Store {
     request_log: Vec<String>,
     /// Resources answering 404 as if their CRD were not installed (see `set_unavailable`).
     unavailable: std::collections::HashSet<usize>,
+    /// Honour `limit`/`continue` on lists (see `set_paginate`); off by default.
+    paginate: bool,
 }
 
 #[derive(Debug)]
@@ -351,6 +358,7 @@ impl Store {
             uid_seq: 0,
             request_log: Vec::new(),
             unavailable: std::collections::HashSet::new(),
+            paginate: false,
         }
     }
 
@@ -1259,23 +1267,53 @@ fn list(
     let mut store = shared.lock();
     *store.counters.lists.entry(target.res).or_default() += 1;
     let def = RESOURCES[target.res];
-    let items: Vec<Value> = store
-        .objects
-        .iter()
-        .filter(|((r, ns, _), o)| {
-            *r == target.res
-                && target.namespace.as_ref().is_none_or(|t| t == ns)
-                && labels.matches_labels(o)
-                && fields.matches_fields(o)
-        })
-        .map(|(_, o)| {
-            if partial {
-                partial_metadata(o)
-            } else {
-                o.clone()
-            }
-        })
-        .collect();
+    // Pagination (only when turned on): at most `limit` items, from after the continue token's key.
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|&l| store.paginate && l > 0);
+    let (list_rv, after) = match query
+        .get("continue")
+        .filter(|c| !c.is_empty() && store.paginate)
+    {
+        Some(token) => {
+            let (rv, ns, name) = parse_continue(token)?;
+            (rv, Some((target.res, ns, name)))
+        }
+        None => (store.rv, None),
+    };
+    let range = match &after {
+        Some(key) => store.objects.range((
+            std::ops::Bound::Excluded(key.clone()),
+            std::ops::Bound::Unbounded,
+        )),
+        None => store.objects.range(..),
+    };
+    let matching = range.filter(|((r, ns, _), o)| {
+        *r == target.res
+            && target.namespace.as_ref().is_none_or(|t| t == ns)
+            && labels.matches_labels(o)
+            && fields.matches_fields(o)
+    });
+    let mut items: Vec<Value> = Vec::new();
+    let mut last_key = None;
+    let mut more = false;
+    for (key, o) in matching {
+        if limit.is_some_and(|l| items.len() == l) {
+            more = true;
+            break;
+        }
+        items.push(if partial {
+            partial_metadata(o)
+        } else {
+            o.clone()
+        });
+        last_key = Some(key);
+    }
+    let continue_token = match (more, last_key) {
+        (true, Some((_, ns, name))) => Some(format!("{list_rv}/{ns}/{name}")),
+        _ => None,
+    };
     let (kind, api_version) = if partial {
         (
             "PartialObjectMetadataList".to_string(),
@@ -1284,15 +1322,39 @@ fn list(
     } else {
         (format!("{}List", def.kind), def.api_version())
     };
+    let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
+    if let Some(token) = continue_token {
+        metadata["continue"] = Value::String(token);
+    }
     Ok((
         200,
         json!({
             "kind": kind,
             "apiVersion": api_version,
-            "metadata": { "resourceVersion": store.rv.to_string() },
+            "metadata": metadata,
             "items": items,
         }),
     ))
+}
+
+/// `RV/NAMESPACE/NAME` (namespace empty for cluster-scoped resources): the list's
+/// resourceVersion and the key of the last item sent.
+fn parse_continue(token: &str) -> Result<(u64, String, String), ApiError> {
+    let bad = || {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!("invalid continue token {token:?}"),
+        )
+    };
+    let mut parts = token.splitn(3, '/');
+    let rv = parts
+        .next()
+        .and_then(|r| r.parse::<u64>().ok())
+        .ok_or_else(bad)?;
+    let ns = parts.next().ok_or_else(bad)?.to_string();
+    let name = parts.next().ok_or_else(bad)?.to_string();
+    Ok((rv, ns, name))
 }
 
 fn watch(
@@ -1536,6 +1598,21 @@ impl ApiServer {
             .unwrap_or_else(|e| panic!("fake apiserver apply: {e:?}"))
     }
 
+    /// Creates or replaces many objects under one lock, as [`ApiServer::apply`] does for each
+    /// (one event each), for loading large clusters quickly. Returns how many were stored.
+    pub fn apply_all<'a>(&self, objects: impl IntoIterator<Item = &'a Value>) -> usize {
+        let mut store = self.shared.lock();
+        let mut n = 0;
+        for obj in objects {
+            let (res, v) = Self::to_value(obj);
+            store
+                .put(res, v, PutMode::Upsert, false, None)
+                .unwrap_or_else(|e| panic!("fake apiserver apply_all: {e:?}"));
+            n += 1;
+        }
+        n
+    }
+
     /// Creates an object; panics if it exists.
     pub fn create<T: Serialize>(&self, obj: &T) -> Value {
         let (res, v) = Self::to_value(obj);
@@ -1669,6 +1746,14 @@ impl ApiServer {
     /// a resume now.
     pub fn expire_history(&self) {
         self.shared.lock().expire_history();
+    }
+
+    /// Honours `limit` and `continue` on list requests (`true`), as kube-apiserver does for a
+    /// list it serves from etcd, or answers every list in one page (`false`, the default, as it
+    /// does for `resourceVersion=0` lists served from its watch cache). kube's watcher asks for
+    /// pages of 500.
+    pub fn set_paginate(&self, paginate: bool) {
+        self.shared.lock().paginate = paginate;
     }
 
     /// How many events the history keeps (default 10 000); older ones are compacted away.
