@@ -188,9 +188,12 @@ impl Intent {
         });
         self.diagnostics.dedup();
         self.hash = String::new();
-        // Serializing plain structs of strings, numbers and addresses cannot fail.
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        let digest = Sha256::digest(&canonical);
+        // Streamed into the hash: the canonical text of 100k routes with their sources is tens of
+        // MB, and the sidecar seals an intent on every change. Serializing plain structs of
+        // strings, numbers and addresses cannot fail.
+        let mut hasher = HashWriter(Sha256::new());
+        let _ = serde_json::to_writer(&mut hasher, self);
+        let digest = hasher.0.finalize();
         let mut hex = String::with_capacity(7 + 64);
         hex.push_str("sha256:");
         for byte in digest.iter() {
@@ -217,5 +220,19 @@ impl Intent {
 
     pub fn to_yaml(&self, show_secrets: bool) -> String {
         crate::source::yaml::to_string(&self.to_json_value(show_secrets))
+    }
+}
+
+/// Feeds what is written into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
