@@ -30,6 +30,8 @@
 //! Needs root, `ip`, gobgpd/gobgp, FRR (bgpd, vtysh, frr-reload.py) and BIRD (bird, birdc).
 //! `BGPGEN_BIN` overrides the bgpgen binary (default: the release build cargo made for this bench).
 
+#[path = "common/lab_backend.rs"]
+mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -45,9 +47,11 @@ use std::sync::mpsc;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bgpgen::render::Backend;
 use bgpgen::synth::{self, Format, Spec};
 use ipnet::Ipv4Net;
-use netns::{BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, Lab, SPEAKER_V4, UPSTREAM_V4, VTYSH};
+use lab_backend::{FRR_RELOAD, LabBackend};
+use netns::{BGPD, BIRD, BIRDC, GOBGP, Gobgp, IP, Lab, SPEAKER_V4, UPSTREAM_V4, VTYSH};
 use serde_json::{Value, json};
 
 const SPEAKER_AS: u32 = 65000;
@@ -57,56 +61,10 @@ const SPEAKER_API: u16 = 50352;
 const METRICS_PORT: u16 = 19761;
 /// The speaker's node in the synthetic cluster (the generator's first node).
 const NODE: &str = "node-00000";
-const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
 /// Upper bound for one change to be applied and reach the upstream.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// After a change: trailing applies, UPDATE counters.
 const SETTLE: Duration = Duration::from_millis(1000);
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    const ALL: [Backend; 3] = [Backend::Gobgp, Backend::Frr, Backend::Bird];
-
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-
-    fn daemon(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "speaker-gobgpd",
-            Backend::Frr => "speaker-bgpd",
-            Backend::Bird => "speaker-bird",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, FRR_RELOAD]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-}
 
 struct Args {
     smoke: bool,

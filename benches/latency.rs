@@ -26,6 +26,8 @@
 //! unless `BGPGEN_BIN` names a binary). Prints a markdown table and writes the raw samples and the
 //! summary to `target/bench-results/latency.json` (`latency-smoke.json` for `--smoke`).
 
+#[path = "common/lab_backend.rs"]
+mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -40,9 +42,11 @@ use std::thread::{self, JoinHandle, sleep};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bgpgen::daemon::gobgp_api::GobgpApi;
+use bgpgen::render::Backend;
 use bgpgen::routes_file::Path as RoutePath;
 use ipnet::IpNet;
-use netns::{BGPD, BIRD, BIRDC, GOBGP, GOBGPD, IP, Lab, VTYSH};
+use lab_backend::LabBackend;
+use netns::{BIRDC, GOBGP, Lab, VTYSH};
 use serde_json::{Value, json};
 
 const SPEAKER_AS: u32 = 65000;
@@ -134,51 +138,6 @@ fn host_prefix(ip: &str) -> IpNet {
 
 // ---------------------------------------------------------------------------------------------
 // Command line
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    const ALL: [Backend; 3] = [Backend::Gobgp, Backend::Frr, Backend::Bird];
-
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, "/usr/lib/frr/frr-reload.py"]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-
-    fn daemon(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "speaker-gobgpd",
-            Backend::Frr => "speaker-bgpd",
-            Backend::Bird => "speaker-bird",
-        }
-    }
-}
 
 struct Args {
     changes: usize,
