@@ -46,7 +46,7 @@ use bgpgen::render::Backend;
 use bgpgen::routes_file::Path as RoutePath;
 use ipnet::IpNet;
 use lab_backend::LabBackend;
-use netns::{BIRDC, GOBGP, Lab, VTYSH};
+use netns::{BIRDC, GOBGP, LAB_OPTIONS, LAB_SUBNET, Lab, VTYSH, run_bgpgen};
 use serde_json::{Value, json};
 
 const SPEAKER_AS: u32 = 65000;
@@ -68,29 +68,6 @@ const DEFAULT_CHANGES: usize = 60;
 const SMOKE_CHANGES: usize = 5;
 /// A phase stops after this many failed changes in a row.
 const MAX_CONSECUTIVE_FAILURES: usize = 5;
-
-const SUBNET: &str = r#"apiVersion: kubeovn.io/v1
-kind: Subnet
-metadata:
-  name: ovn-default
-spec:
-  protocol: Dual
-  cidrBlock: 10.16.0.0/16,fd00:10:16::/64
-  gateway: 10.16.0.1,fd00:10:16::1
-  provider: ovn
-status:
-  conditions:
-    - type: Ready
-      status: "True"
-"#;
-
-const OPTIONS: &str = "neighbor-address: 192.0.2.2
-neighbor-ipv6-address: 2001:db8::2
-neighbor-as: 65030
-cluster-as: 65000
-node-name: node-1
-router-id: 192.0.2.1
-";
 
 /// The pod announced from the start (proves the sessions are up before measuring).
 const BASE_V4: &str = "10.16.0.5";
@@ -632,25 +609,6 @@ struct Bench {
     lab: Lab,
 }
 
-fn bgpgen_cli(bin: &str, args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .args(args)
-        .env_remove("NODE_NAME")
-        .env_remove("POD_IPS")
-        .env_remove("POD_IP")
-        .env_remove("GATEWAY_NAME")
-        .output()
-        .expect("run bgpgen");
-    assert!(
-        out.status.success(),
-        "bgpgen {} failed ({}):\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
 impl Bench {
     fn start(backend: Backend, bin: &str) -> Bench {
         let mut lab = Lab::new(&format!("lat-{}", backend.name()));
@@ -677,14 +635,14 @@ impl Bench {
             fs::write(&staged, contents).expect("write staged file");
             fs::rename(&staged, dir.join(name)).expect("rename into place");
         };
-        put(&manifests, "subnet.yaml", SUBNET);
+        put(&manifests, "subnet.yaml", LAB_SUBNET);
         put(
             &manifests,
             "pod-base.yaml",
             &pod_yaml("base", BASE_V4, BASE_V6),
         );
-        put(&options_dir, "options.yaml", OPTIONS);
-        bgpgen_cli(
+        put(&options_dir, "options.yaml", LAB_OPTIONS);
+        run_bgpgen(
             bin,
             &[
                 "render",

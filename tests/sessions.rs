@@ -12,13 +12,13 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
 use common::netns::{
     self, BGPD, BIRD, GOBGP, GOBGPD, IP, Lab, SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4, UPSTREAM_V6,
+    run_bgpgen,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -151,22 +151,7 @@ impl Backend {
 }
 
 fn bgpgen(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bgpgen"))
-        .args(args)
-        .env_remove("NODE_NAME")
-        .env_remove("POD_IPS")
-        .env_remove("POD_IP")
-        .env_remove("GATEWAY_NAME")
-        .output()
-        .expect("run bgpgen");
-    assert!(
-        out.status.success(),
-        "bgpgen {} failed ({}):\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    run_bgpgen(env!("CARGO_BIN_EXE_bgpgen"), args)
 }
 
 /// The intent's announced prefixes (routes not marked unreachable).

@@ -29,8 +29,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH,
-    netns_exec, show_rib,
+    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS as OPTIONS,
+    LAB_SUBNET as SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH, netns_exec, run_bgpgen,
+    show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -40,31 +41,6 @@ const STEP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
 const PYTHON: &str = "python3";
 const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
-
-/// A ready dual-stack subnet without BGP annotation (so only pods are announced).
-const SUBNET: &str = r#"apiVersion: kubeovn.io/v1
-kind: Subnet
-metadata:
-  name: ovn-default
-spec:
-  protocol: Dual
-  cidrBlock: 10.16.0.0/16,fd00:10:16::/64
-  gateway: 10.16.0.1,fd00:10:16::1
-  provider: ovn
-status:
-  conditions:
-    - type: Ready
-      status: "True"
-"#;
-
-/// The speaker's options (graceful restart off, the default).
-const OPTIONS: &str = "neighbor-address: 192.0.2.2
-neighbor-ipv6-address: 2001:db8::2
-neighbor-as: 65030
-cluster-as: 65000
-node-name: node-1
-router-id: 192.0.2.1
-";
 
 /// What a user template that does not produce a configuration looks like.
 const GARBAGE: &str = "this is { not a config ;\n";
@@ -430,22 +406,7 @@ impl Sidecar {
 }
 
 fn bgpgen(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bgpgen"))
-        .args(args)
-        .env_remove("NODE_NAME")
-        .env_remove("POD_IPS")
-        .env_remove("POD_IP")
-        .env_remove("GATEWAY_NAME")
-        .output()
-        .expect("run bgpgen");
-    assert!(
-        out.status.success(),
-        "bgpgen {} failed ({}):\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    run_bgpgen(env!("CARGO_BIN_EXE_bgpgen"), args)
 }
 
 /// Builds the lab, starts the upstream, the speaker daemon (from `bgpgen render --out` of the

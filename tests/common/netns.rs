@@ -42,6 +42,52 @@ pub const VTYSH: &str = "vtysh";
 pub const BIRD: &str = "bird";
 pub const BIRDC: &str = "birdc";
 
+/// A ready dual-stack subnet without BGP annotation (so only pods are announced).
+pub const LAB_SUBNET: &str = r#"apiVersion: kubeovn.io/v1
+kind: Subnet
+metadata:
+  name: ovn-default
+spec:
+  protocol: Dual
+  cidrBlock: 10.16.0.0/16,fd00:10:16::/64
+  gateway: 10.16.0.1,fd00:10:16::1
+  provider: ovn
+status:
+  conditions:
+    - type: Ready
+      status: "True"
+"#;
+
+/// The speaker's options (graceful restart off, the default).
+pub const LAB_OPTIONS: &str = "neighbor-address: 192.0.2.2
+neighbor-ipv6-address: 2001:db8::2
+neighbor-as: 65030
+cluster-as: 65000
+node-name: node-1
+router-id: 192.0.2.1
+";
+
+/// Runs `bin` (a bgpgen binary) with `args`, without the environment variables kube-ovn-speaker
+/// reads (the host's must not leak into a lab), and returns its stdout; panics with its stderr.
+pub fn run_bgpgen(bin: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .env_remove("NODE_NAME")
+        .env_remove("POD_IPS")
+        .env_remove("POD_IP")
+        .env_remove("GATEWAY_NAME")
+        .output()
+        .expect("run bgpgen");
+    assert!(
+        out.status.success(),
+        "bgpgen {} failed ({}):\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// Set to 1 to turn a missing daemon (or not being root) into a failure instead of a skip.
 pub const REQUIRE_ENV: &str = "BGPGEN_REQUIRE_DAEMONS";
 /// Set to 1 to keep the lab's temp dir (configs, logs) after the test.
