@@ -123,7 +123,8 @@ impl Driver {
     }
 }
 
-/// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
+/// Compiles and renders a snapshot (pure, apart from reading the `--options` file and looking up
+/// the routes to neighbors under `--allowed-source-addresses`).
 pub fn prepare(
     config: &AgentConfig,
     templates: &Templates,
@@ -142,9 +143,11 @@ pub fn prepare(
             )?)
         }
     };
-    let resolved = resolve(&args, &config.env, snapshot, &|p| {
+    let mut resolved = resolve(&args, &config.env, snapshot, &|p| {
         std::fs::read_to_string(p)
     })?;
+    // --allowed-source-addresses: each neighbor's local address from the kernel's route to it.
+    crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
     let rendered = render(&intent, config.backend, templates, true)?;
     for n in &rendered.notes {

@@ -654,8 +654,17 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
             address,
             remote_as: options.neighbor_as,
             families: families_for(address),
+            local_address: options.local_addresses.get(&address).copied(),
         })
         .collect();
+    for neighbor in options.route_lookups_needed() {
+        diagnostics.push(Diagnostic::info(
+            "options",
+            format!(
+                "neighbor {neighbor}: its local address (and next hop) is the allowed source address the kernel's route to it uses, looked up by `apply` and `run`; rendered unpinned here (give --neighbor-local-address {neighbor}=ADDRESS to pin it)"
+            ),
+        ));
+    }
 
     let (mode, node, gateway) = match &options.mode {
         SpeakerMode::Node { node } => (intent::Mode::Node, Some(node.clone()), None),

@@ -88,6 +88,11 @@ pub struct Neighbor {
     pub address: IpAddr,
     pub remote_as: Asn,
     pub families: Vec<Family>,
+    /// The session's local address, pinned (`--allowed-source-addresses` with a route lookup,
+    /// or `--neighbor-local-address`); every route sent to this neighbor carries it as next
+    /// hop. Absent: the daemon chooses, and the routes' own next hops apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<IpAddr>,
 }
 
 /// Where a route's next hop comes from.

@@ -205,6 +205,8 @@ fn peer_id(ip: IpAddr) -> String {
 struct Ctx {
     hash: String,
     router_id: String,
+    /// False for 0.0.0.0, which BIRD and FRR are better left to choose themselves.
+    router_id_set: bool,
     local_as: u32,
     hold_time: u64,
     keepalive: u64,
@@ -215,7 +217,11 @@ struct Ctx {
     graceful_restart: Option<GrCtx>,
     bfd: Option<BfdCtx>,
     password: Option<String>,
+    /// The password as a quoted TOML string (gobgpd.toml), escaped.
+    password_toml: Option<String>,
     neighbors: Vec<NeighborCtx>,
+    /// Neighbors with a pinned local address, for GoBGP's export policy.
+    pinned: Vec<NeighborCtx>,
     routes_v4: Vec<RouteCtx>,
     routes_v6: Vec<RouteCtx>,
     next_hop_v4: Option<String>,
@@ -236,7 +242,7 @@ struct BfdCtx {
     multiplier: u8,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct NeighborCtx {
     address: String,
     id: String,
@@ -246,6 +252,11 @@ struct NeighborCtx {
     families: Vec<&'static str>,
     ipv4_unicast: bool,
     ipv6_unicast: bool,
+    /// The session's local address and the next hop of every route sent to it, when pinned
+    /// (`--allowed-source-addresses`, `--neighbor-local-address`); else the daemon's choice.
+    local_address: Option<String>,
+    /// The neighbor's own family, for per-family statements: `ipv4-unicast` or `ipv6-unicast`.
+    family: &'static str,
 }
 
 #[derive(Serialize)]
@@ -291,14 +302,18 @@ fn context(
     let bgp = &intent.bgp;
     let password = match &bgp.password {
         None => None,
-        Some(p) if !crate::options::password_is_renderable(p.expose()) => {
-            return Err(RenderError::Unsupported(
-                "the BGP password must be 1 to 80 printable ASCII characters without quotes, backslash, ? or spaces".into(),
-            ));
+        Some(p) => {
+            if let Some(problem) = password_problem(backend, p.expose()) {
+                return Err(RenderError::Unsupported(problem));
+            }
+            Some(if reveal_secrets {
+                p.expose().to_string()
+            } else {
+                "<redacted>".to_string()
+            })
         }
-        Some(p) if reveal_secrets => Some(p.expose().to_string()),
-        Some(_) => Some("<redacted>".to_string()),
     };
+    let password_toml = password.as_deref().map(toml_string);
     let mut graceful_restart = bgp.graceful_restart.enabled.then_some(GrCtx {
         restart_time: bgp.graceful_restart.restart_time,
         deferral_time: bgp.graceful_restart.deferral_time,
@@ -325,6 +340,14 @@ fn context(
         min_rx_ms: bgp.bfd.min_rx_ms,
         multiplier: bgp.bfd.multiplier,
     });
+    if let Some(b) = &mut bfd {
+        match backend {
+            Backend::Frr => frr_bfd_limits(b, notes),
+            // BIRD carries every value kube-ovn-speaker accepts (intervals as 32-bit
+            // microseconds, multiplier 1 to 255).
+            Backend::Bird | Backend::Gobgp => {}
+        }
+    }
     if bfd.is_some() {
         match backend {
             Backend::Gobgp => {
@@ -345,10 +368,12 @@ fn context(
         }
     }
     let local_as = intent.speaker.local_as.0;
-    let neighbors = intent
+    let neighbors: Vec<NeighborCtx> = intent
         .neighbors
         .iter()
         .map(|n| NeighborCtx {
+            local_address: n.local_address.map(|a| a.to_string()),
+            family: Family::of(n.address).as_str(),
             address: n.address.to_string(),
             id: peer_id(n.address),
             remote_as: n.remote_as.0,
@@ -375,9 +400,30 @@ fn context(
                 NextHop::SelfAddress => None,
             })
     };
+    let pinned = neighbors
+        .iter()
+        .filter(|n| n.local_address.is_some())
+        .cloned()
+        .collect();
+    let router_id = if intent.speaker.router_id.is_unspecified() {
+        match backend {
+            Backend::Bird => notes.push(Diagnostic::info(
+                "render/bird",
+                "router ID 0.0.0.0 is not rendered: BIRD picks one of the host's IPv4 addresses",
+            )),
+            Backend::Frr | Backend::Gobgp => notes.push(Diagnostic::warning(
+                format!("render/{backend}"),
+                format!("router ID 0.0.0.0: {backend}'s sessions will not come up (peers refuse it); set --router-id"),
+            )),
+        }
+        None
+    } else {
+        Some(intent.speaker.router_id.to_string())
+    };
     Ok(Ctx {
         hash: intent.hash.clone(),
-        router_id: intent.speaker.router_id.to_string(),
+        router_id: router_id.unwrap_or_else(|| "0.0.0.0".to_string()),
+        router_id_set: !intent.speaker.router_id.is_unspecified(),
         local_as,
         hold_time: bgp.hold_time,
         keepalive: bgp.keepalive,
@@ -388,13 +434,98 @@ fn context(
         graceful_restart,
         bfd,
         password,
+        password_toml,
         neighbors,
+        pinned,
         routes_v4: announced(Family::Ipv4Unicast),
         routes_v6: announced(Family::Ipv6Unicast),
         next_hop_v4: next_hop(Family::Ipv4Unicast),
         next_hop_v6: next_hop(Family::Ipv6Unicast),
         unreachable: intent.routes.iter().filter(|r| r.unreachable).count(),
     })
+}
+
+/// The Linux kernel's TCP MD5 keys (RFC 2385), which all three daemons use, hold at most 80 bytes.
+const TCP_MD5_MAX_KEY_LEN: usize = 80;
+
+/// Why `backend` cannot carry `password` as given, if it cannot. Everything kube-ovn-speaker
+/// takes is taken by `compile`; what each syntax can write (found with each daemon's parser):
+/// gobgpd.toml quotes and escapes it (any character); FRR's `neighbor X password WORD` ends at
+/// whitespace; BIRD's `password "..."` has no escapes, so no `"` and no line break. The message
+/// names the character, never the password.
+pub fn password_problem(backend: Backend, password: &str) -> Option<String> {
+    if password.len() > TCP_MD5_MAX_KEY_LEN {
+        return Some(format!(
+            "{backend}: the BGP password (--auth-password or --auth-password-file) is {} bytes; TCP MD5 keys (Linux, RFC 2385) hold at most {TCP_MD5_MAX_KEY_LEN}",
+            password.len()
+        ));
+    }
+    let bad = password.chars().find(|&c| match backend {
+        Backend::Gobgp => false,
+        Backend::Frr => c.is_ascii_whitespace() || c.is_control(),
+        Backend::Bird => c == '"' || (c.is_control() && c != '\t'),
+    })?;
+    let why = match backend {
+        Backend::Gobgp => "",
+        Backend::Frr => {
+            "FRR's `neighbor X password WORD` ends at whitespace and takes no control characters"
+        }
+        Backend::Bird => "BIRD's quoted strings have no escapes",
+    };
+    Some(format!(
+        "{backend} cannot carry the character {} of the BGP password (--auth-password or --auth-password-file): {why}; use another backend or another password",
+        describe_char(bad)
+    ))
+}
+
+fn describe_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        format!("{c:?} (U+{:04X})", u32::from(c))
+    }
+}
+
+/// A TOML basic string: quoted, with `"`, `\` and every control character escaped.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// FRR's `neighbor X bfd MULT RX TX` takes a multiplier of 2 to 255 and intervals of 50 to
+/// 60000 ms; other values kube-ovn-speaker accepts are moved to the nearest, with a warning.
+fn frr_bfd_limits(b: &mut BfdCtx, notes: &mut Vec<Diagnostic>) {
+    let mut clamp = |what: &str, value: &mut u32, min: u32, max: u32| {
+        let wanted = *value;
+        *value = wanted.clamp(min, max);
+        if *value != wanted {
+            notes.push(Diagnostic::warning(
+                "render/frr",
+                format!(
+                    "FRR's BFD {what} is {min} to {max}; using {} instead of {wanted}",
+                    *value
+                ),
+            ));
+        }
+    };
+    clamp("transmit interval (ms)", &mut b.min_tx_ms, 50, 60000);
+    clamp("receive interval (ms)", &mut b.min_rx_ms, 50, 60000);
+    let mut multiplier = u32::from(b.multiplier);
+    clamp("detection multiplier", &mut multiplier, 2, 255);
+    b.multiplier = u8::try_from(multiplier).unwrap_or(u8::MAX);
 }
 
 /// Renders the intent for one backend. With `reveal_secrets` false the password is written as

@@ -190,6 +190,8 @@ pub struct PeerSpec {
     /// Graceful restart `(restart_time, deferral_time)` in seconds, enabled for every family of
     /// the neighbor; `None` is disabled.
     pub graceful_restart: Option<(u32, u32)>,
+    /// The pinned local (source) address of the session; `None` lets gobgpd choose.
+    pub local_address: Option<IpAddr>,
 }
 
 impl fmt::Debug for PeerSpec {
@@ -205,6 +207,7 @@ impl fmt::Debug for PeerSpec {
             .field("passive", &self.passive)
             .field("ebgp_multihop_ttl", &self.ebgp_multihop_ttl)
             .field("graceful_restart", &self.graceful_restart)
+            .field("local_address", &self.local_address)
             .finish()
     }
 }
@@ -235,6 +238,7 @@ impl PeerSpec {
                         u32::try_from(gr.deferral_time).unwrap_or(u32::MAX),
                     )
                 }),
+                local_address: n.local_address,
             })
             .collect()
     }
@@ -297,6 +301,15 @@ impl PeerSpec {
         let passive = peer.transport.as_ref().is_some_and(|t| t.passive_mode);
         if passive != self.passive {
             out.push("passive-mode");
+        }
+        if let Some(local) = self.local_address {
+            let running = peer
+                .transport
+                .as_ref()
+                .and_then(|t| t.local_address.parse::<IpAddr>().ok());
+            if running != Some(local) {
+                out.push("local-address");
+            }
         }
         let multihop = peer.ebgp_multihop.unwrap_or_default();
         let multihop_ok = match self.ebgp_multihop_ttl {
@@ -390,12 +403,12 @@ impl PeerSpec {
                 state: None,
             }),
             transport: Some(apipb::Transport {
-                // bgpgen never sets a local address; gobgpd's default is the unspecified one
-                // (ListPeer reports the session's address instead while it is established).
-                local_address: if current.is_some() {
-                    unspecified.to_string()
-                } else {
-                    String::new()
+                // Unpinned, gobgpd's default is the unspecified address (ListPeer reports the
+                // session's address instead while it is established).
+                local_address: match self.local_address {
+                    Some(local) => local.to_string(),
+                    None if current.is_some() => unspecified.to_string(),
+                    None => String::new(),
                 },
                 local_port: cur_transport.local_port,
                 passive_mode: self.passive,
@@ -1769,6 +1782,7 @@ mod tests {
             passive: true,
             ebgp_multihop_ttl: None,
             graceful_restart: None,
+            local_address: None,
         }
     }
 
