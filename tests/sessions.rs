@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::IpAddr;
 use std::path::Path;
@@ -186,11 +186,184 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-fn session_test(backend: Backend) {
+/// Prefixes the upstream announces to the speaker: none may enter the speaker's RIB, and none
+/// may come back (BIRD `import none`, FRR's deny-all route-map in, GoBGP's import policy).
+const UPSTREAM_PREFIXES: &[&str] = &["192.0.2.128/26", "2001:db8::8000:0/112"];
+
+/// What the upstream received for one path, attribute by attribute, as `gobgp -j` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Attrs {
+    origin: Option<u64>,
+    as_path: Vec<u64>,
+    next_hop: Option<IpAddr>,
+    med: Option<u64>,
+    local_pref: Option<u64>,
+    communities: Vec<String>,
+    /// Any other attribute type, by code.
+    other: Vec<u64>,
+}
+
+/// `gobgp neighbor ADDRESS adj-in -a FAMILY -j`: every path the upstream received from the
+/// speaker (also those it then dropped, e.g. for an AS-path loop), with its attributes.
+fn adj_in(upstream: &netns::Gobgp, speaker: &str) -> Result<BTreeMap<IpNet, Vec<Attrs>>, String> {
+    let mut out: BTreeMap<IpNet, Vec<Attrs>> = BTreeMap::new();
+    for family in ["ipv4", "ipv6"] {
+        let json = upstream.cli(&["neighbor", speaker, "adj-in", "-a", family, "-j"])?;
+        let value: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| format!("adj-in is not JSON ({e}): {json}"))?;
+        for (key, paths) in value.as_object().into_iter().flatten() {
+            for path in paths.as_array().into_iter().flatten() {
+                let prefix: IpNet = path["nlri"]["prefix"]
+                    .as_str()
+                    .unwrap_or(key)
+                    .parse()
+                    .map_err(|_| format!("bad prefix in {json}"))?;
+                let mut a = Attrs {
+                    origin: None,
+                    as_path: Vec::new(),
+                    next_hop: None,
+                    med: None,
+                    local_pref: None,
+                    communities: Vec::new(),
+                    other: Vec::new(),
+                };
+                for attr in path["attrs"].as_array().into_iter().flatten() {
+                    match attr["type"].as_u64() {
+                        Some(1) => a.origin = attr["value"].as_u64(),
+                        Some(2) => {
+                            for seg in attr["as_paths"].as_array().into_iter().flatten() {
+                                a.as_path.extend(
+                                    seg["asns"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .filter_map(|n| n.as_u64()),
+                                );
+                            }
+                        }
+                        Some(3 | 14) => {
+                            a.next_hop = attr["nexthop"].as_str().and_then(|n| n.parse().ok())
+                        }
+                        Some(4) => a.med = attr["metric"].as_u64(),
+                        Some(5) => a.local_pref = attr["value"].as_u64(),
+                        Some(8) => {
+                            a.communities = attr["communities"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|c| c.to_string())
+                                .collect()
+                        }
+                        Some(t) => a.other.push(t),
+                        None => {}
+                    }
+                }
+                out.entry(prefix).or_default().push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The attributes every daemon must send for the lab's eBGP sessions (DESIGN section 2):
+/// ORIGIN IGP, AS path of the speaker's AS alone, the session's address as next hop, MED 0 (FRR's
+/// `network` always sets it, so the others send it too), no LOCAL_PREF (eBGP), no communities.
+fn expected_attrs(prefix: &IpNet) -> Attrs {
+    Attrs {
+        origin: Some(0),
+        as_path: vec![u64::from(SPEAKER_AS)],
+        next_hop: Some(if prefix.addr().is_ipv4() {
+            SPEAKER_V4.parse().unwrap()
+        } else {
+            SPEAKER_V6.parse().unwrap()
+        }),
+        med: Some(0),
+        local_pref: None,
+        communities: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+/// The routes the speaker daemon holds that it learned from the upstream (none expected).
+fn speaker_learned(
+    backend: Backend,
+    lab: &Lab,
+    speaker_api: Option<&netns::Gobgp>,
+    control: &Path,
+) -> Result<Vec<String>, String> {
+    let ns = lab.speaker_ns();
+    match backend {
+        Backend::Gobgp => {
+            let api = speaker_api.ok_or("no speaker API")?;
+            let rib = api.rib()?;
+            Ok(rib
+                .iter()
+                .filter(|p| p.neighbor.is_some())
+                .map(|p| format!("{p:?}"))
+                .collect())
+        }
+        Backend::Frr => {
+            let vty = path_str(control);
+            let mut learned = Vec::new();
+            for afi in ["ipv4", "ipv6"] {
+                let json = netns::netns_exec(
+                    ns,
+                    &[
+                        netns::VTYSH,
+                        "--vty_socket",
+                        vty,
+                        "-d",
+                        "bgpd",
+                        "-c",
+                        &format!("show bgp {afi} unicast json"),
+                    ],
+                )?;
+                let value: serde_json::Value = serde_json::from_str(&json)
+                    .map_err(|e| format!("show bgp is not JSON ({e}): {json}"))?;
+                for (prefix, paths) in value["routes"].as_object().into_iter().flatten() {
+                    for path in paths.as_array().into_iter().flatten() {
+                        // A `network` has the unspecified next hop and no peer.
+                        let peer = path["peerId"].as_str().unwrap_or("");
+                        if !peer.is_empty()
+                            && peer != "(unspec)"
+                            && peer != "0.0.0.0"
+                            && peer != "::"
+                        {
+                            learned.push(format!("{prefix} from {peer}"));
+                        }
+                    }
+                }
+            }
+            Ok(learned)
+        }
+        Backend::Bird => {
+            let out = netns::netns_exec(
+                ns,
+                &[
+                    netns::BIRDC,
+                    "-s",
+                    path_str(control),
+                    "show",
+                    "route",
+                    "where",
+                    "source = RTS_BGP",
+                ],
+            )?;
+            Ok(out
+                .lines()
+                .filter(|l| l.contains('/') && !l.starts_with("BIRD"))
+                .map(str::to_string)
+                .collect())
+        }
+    }
+}
+
+/// Runs one backend against the upstream and returns what the upstream received from it.
+fn session_test(backend: Backend) -> Option<BTreeMap<IpNet, Vec<Attrs>>> {
     let name = backend.name();
     let test = format!("sessions::{name}");
     if !netns::prerequisites(&test, &backend.needs()) {
-        return;
+        return None;
     }
     let started = Instant::now();
     let mut lab = Lab::new(name);
@@ -238,8 +411,14 @@ fn session_test(backend: Backend) {
     // (FRR and BIRD retry only after 120 s by default).
     let (upstream_port, speaker_port) = backend.api_ports();
     let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
+    for p in UPSTREAM_PREFIXES {
+        upstream
+            .add_path(net(p), None)
+            .unwrap_or_else(|e| panic!("upstream cannot announce {p}: {e}"));
+    }
     let speaker_ns = lab.speaker_ns().to_string();
-    match backend {
+    let mut speaker_api = None;
+    let control = match backend {
         Backend::Gobgp => {
             let speaker = lab.start_gobgpd(
                 &speaker_ns,
@@ -251,26 +430,42 @@ fn session_test(backend: Backend) {
             let paths = bgpgen::routes_file::parse(&routes).expect("routes.txt parses");
             assert!(!paths.is_empty(), "routes.txt is empty:\n{routes}");
             for path in paths {
-                if let Err(e) = speaker.add_path(path.prefix, path.next_hop) {
+                // As bgpgen's GoBGP driver sends them: ORIGIN IGP (the CLI's default is
+                // INCOMPLETE), the next hop only when the intent has one.
+                let prefix = path.prefix.to_string();
+                let next_hop = path.next_hop.map(|n| n.to_string());
+                let family = if path.prefix.addr().is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                };
+                let mut args = vec!["global", "rib", "add", &prefix, "origin", "igp"];
+                if let Some(n) = &next_hop {
+                    args.extend(["nexthop", n]);
+                }
+                args.extend(["-a", family]);
+                if let Err(e) = speaker.cli(&args) {
                     let report = lab.report();
                     panic!("cannot inject {}: {e}\n{report}", path.prefix);
                 }
             }
+            speaker_api = Some(speaker);
+            dir.clone()
         }
-        Backend::Frr => {
-            lab.start_bgpd(&speaker_ns, "speaker-bgpd", &out.join("frr.conf"));
-        }
-        Backend::Bird => {
-            lab.start_bird(&speaker_ns, "speaker-bird", &out.join("bird.conf"));
-        }
-    }
+        Backend::Frr => lab.start_bgpd(&speaker_ns, "speaker-bgpd", &out.join("frr.conf")),
+        Backend::Bird => lab.start_bird(&speaker_ns, "speaker-bird", &out.join("bird.conf")),
+    };
 
     let rib = lab.wait_for(
         "the upstream RIB to hold exactly the announced prefixes",
         Duration::from_secs(45),
         Duration::from_millis(500),
         |_| {
-            let rib = upstream.rib()?;
+            let rib: Vec<netns::RibPath> = upstream
+                .rib()?
+                .into_iter()
+                .filter(|p| p.neighbor.is_some())
+                .collect();
             let got: BTreeSet<IpNet> = rib.iter().map(|p| p.prefix).collect();
             if got == expected {
                 Ok(rib)
@@ -308,19 +503,84 @@ fn session_test(backend: Backend) {
         expected.len(),
         established
     );
+
+    // Exactly the intent's routes came from the speaker (the upstream's own were not sent back:
+    // adj-in also holds what AS-path loop detection then dropped), each with the same attributes.
+    let received = adj_in(&upstream, SPEAKER_V4).and_then(|mut v4| {
+        v4.extend(adj_in(&upstream, SPEAKER_V6)?);
+        Ok(v4)
+    });
+    let received = match received {
+        Ok(r) => r,
+        Err(e) => {
+            let report = lab.report();
+            panic!("reading the upstream's adj-in: {e}\n{report}");
+        }
+    };
+    let got: BTreeSet<IpNet> = received.keys().copied().collect();
+    assert_eq!(
+        got,
+        expected,
+        "sessions::{name}: the upstream received other prefixes than the intent's (re-advertised: {:?})",
+        got.difference(&expected).collect::<Vec<_>>()
+    );
+    for (prefix, paths) in &received {
+        let want = expected_attrs(prefix);
+        for a in paths {
+            assert_eq!(
+                a, &want,
+                "sessions::{name}: attributes of {prefix} at the upstream"
+            );
+        }
+    }
+    // And nothing the upstream announced entered the speaker's RIB.
+    let learned = speaker_learned(backend, &lab, speaker_api.as_ref(), &control);
+    match learned {
+        Ok(l) if l.is_empty() => {}
+        Ok(l) => {
+            let report = lab.report();
+            panic!(
+                "sessions::{name}: the speaker accepted routes from the upstream: {l:?}\n{report}"
+            );
+        }
+        Err(e) => {
+            let report = lab.report();
+            panic!("sessions::{name}: reading the speaker's RIB: {e}\n{report}");
+        }
+    }
+    Some(received)
+}
+
+#[test]
+fn every_daemon_announces_identical_attributes() {
+    // The same intent through each daemon reaches the upstream with the same paths, attribute by
+    // attribute (a mixed fleet is one ECMP group, whatever `bestpath med missing-as-worst` says).
+    let mut seen: Vec<(&str, BTreeMap<IpNet, Vec<Attrs>>)> = Vec::new();
+    for backend in [Backend::Gobgp, Backend::Frr, Backend::Bird] {
+        if let Some(received) = session_test(backend) {
+            seen.push((backend.name(), received));
+        }
+    }
+    for pair in seen.windows(2) {
+        assert_eq!(
+            pair[0].1, pair[1].1,
+            "{} and {} announce differently",
+            pair[0].0, pair[1].0
+        );
+    }
 }
 
 #[test]
 fn gobgp_speaker_announces_the_intent_to_an_upstream_router() {
-    session_test(Backend::Gobgp);
+    let _ = session_test(Backend::Gobgp);
 }
 
 #[test]
 fn frr_speaker_announces_the_intent_to_an_upstream_router() {
-    session_test(Backend::Frr);
+    let _ = session_test(Backend::Frr);
 }
 
 #[test]
 fn bird_speaker_announces_the_intent_to_an_upstream_router() {
-    session_test(Backend::Bird);
+    let _ = session_test(Backend::Bird);
 }
