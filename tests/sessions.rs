@@ -584,3 +584,212 @@ fn frr_speaker_announces_the_intent_to_an_upstream_router() {
 fn bird_speaker_announces_the_intent_to_an_upstream_router() {
     let _ = session_test(Backend::Bird);
 }
+
+/// `--allowed-source-addresses` (kube-ovn master): `bgpgen apply`, run in the speaker's namespace,
+/// looks up the kernel's route to each neighbor (its preferred source is the second of the
+/// speaker's two addresses), pins the session's local address to it, and announces it as next
+/// hop, over `--node-ips` (as kube-ovn-speaker does). An allowed list the route does not use is
+/// refused, naming the neighbor.
+#[test]
+fn allowed_source_addresses_pin_the_session_and_the_next_hop() {
+    const PINNED_V4: &str = "192.0.2.5";
+    const PINNED_V6: &str = "2001:db8::5";
+    let test = "sessions::allowed_source_addresses";
+    if !netns::prerequisites(test, &Backend::Bird.needs()) {
+        return;
+    }
+    let mut lab = Lab::new("pin");
+    let dir = lab.dir().to_path_buf();
+    let speaker_ns = lab.speaker_ns().to_string();
+    // A second address of each family, and routes to the upstream that prefer it as source.
+    lab.ip(&[
+        "-n",
+        &speaker_ns,
+        "addr",
+        "add",
+        &format!("{PINNED_V4}/24"),
+        "dev",
+        netns::SPEAKER_IF,
+    ]);
+    lab.ip(&[
+        "-n",
+        &speaker_ns,
+        "addr",
+        "add",
+        &format!("{PINNED_V6}/64"),
+        "dev",
+        netns::SPEAKER_IF,
+        "nodad",
+    ]);
+    lab.ip(&[
+        "-n",
+        &speaker_ns,
+        "route",
+        "replace",
+        &format!("{UPSTREAM_V4}/32"),
+        "dev",
+        netns::SPEAKER_IF,
+        "src",
+        PINNED_V4,
+    ]);
+    lab.ip(&[
+        "-n",
+        &speaker_ns,
+        "-6",
+        "route",
+        "replace",
+        &format!("{UPSTREAM_V6}/128"),
+        "dev",
+        netns::SPEAKER_IF,
+        "src",
+        PINNED_V6,
+    ]);
+
+    // The upstream peers with the pinned addresses only.
+    let mut toml = format!(
+        "[global.config]\n  as = {UPSTREAM_AS}\n  router-id = \"{UPSTREAM_V4}\"\n  port = 179\n"
+    );
+    for (address, family) in [(PINNED_V4, "ipv4-unicast"), (PINNED_V6, "ipv6-unicast")] {
+        toml.push_str(&format!(
+            "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{address}\"\n    \
+             peer-as = {SPEAKER_AS}\n  [neighbors.transport.config]\n    passive-mode = true\n  \
+             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      \
+             afi-safi-name = \"{family}\"\n"
+        ));
+    }
+    let upstream_conf = dir.join("upstream.toml");
+    fs::write(&upstream_conf, toml).unwrap();
+    let upstream_ns = lab.upstream_ns().to_string();
+    let upstream = lab.start_gobgpd(&upstream_ns, "upstream-gobgpd", &upstream_conf, 50181);
+
+    let manifests = dir.join("manifests");
+    fs::create_dir(&manifests).unwrap();
+    fs::write(manifests.join("objects.yaml"), MANIFESTS).unwrap();
+    let options = dir.join("options.yaml");
+    let allowed = format!(
+        "{OPTIONS}allowed-source-addresses: [{PINNED_V4}, 192.0.2.9]\nallowed-source-ipv6-addresses: [{PINNED_V6}]\nnode-ips: [192.0.2.1, 2001:db8::1]\n"
+    );
+    fs::write(&options, &allowed).unwrap();
+    let (manifests, options) = (path_str(&manifests), path_str(&options));
+    let expected = announced_prefixes(manifests, options);
+
+    // BIRD starts from the configuration rendered without the host's routes (unpinned), then
+    // `apply` in the speaker's namespace pins it.
+    let out = dir.join("rendered");
+    bgpgen(&[
+        "render",
+        "-f",
+        manifests,
+        "--options",
+        options,
+        "--backend",
+        "bird",
+        "--out",
+        path_str(&out),
+    ]);
+    let conf = out.join("bird.conf");
+    assert!(
+        !fs::read_to_string(&conf)
+            .unwrap()
+            .contains("source address")
+    );
+    let socket = lab.start_bird(&speaker_ns, "speaker-bird", &conf);
+    let bin = env!("CARGO_BIN_EXE_bgpgen");
+    let daemon = [
+        "--backend",
+        "bird",
+        "--config-file",
+        path_str(&conf),
+        "--bird-socket",
+        path_str(&socket),
+    ];
+    let apply = |extra: &[&str]| {
+        let argv: Vec<&str> = [
+            &[bin, "apply", "-f", manifests, "--options", options][..],
+            &daemon,
+            extra,
+        ]
+        .concat();
+        netns::netns_exec(&speaker_ns, &argv)
+    };
+    // BIRD needs a moment before its control socket answers.
+    let mut applied = Err(String::new());
+    for _ in 0..50 {
+        applied = apply(&[]);
+        if applied.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Err(e) = applied {
+        let report = lab.report();
+        panic!("bgpgen apply failed: {e}\n{report}");
+    }
+    let text = fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains(&format!("source address {PINNED_V4};")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("source address {PINNED_V6};")),
+        "{text}"
+    );
+
+    let v4: IpAddr = PINNED_V4.parse().unwrap();
+    let v6: IpAddr = PINNED_V6.parse().unwrap();
+    lab.wait_for(
+        "the upstream to learn every route from the pinned addresses, next hop pinned",
+        Duration::from_secs(45),
+        Duration::from_millis(500),
+        |_| {
+            let rib: Vec<netns::RibPath> = upstream
+                .rib()?
+                .into_iter()
+                .filter(|p| p.neighbor.is_some())
+                .collect();
+            let got: BTreeSet<IpNet> = rib.iter().map(|p| p.prefix).collect();
+            if got != expected {
+                return Err(format!("expected {expected:?}, got {got:?}"));
+            }
+            let wrong: Vec<String> = rib
+                .iter()
+                .filter(|p| {
+                    let want = if p.prefix.addr().is_ipv4() { v4 } else { v6 };
+                    p.neighbor != Some(want) || p.next_hop != Some(want)
+                })
+                .map(|p| format!("{p:?}"))
+                .collect();
+            if wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(wrong.join("\n"))
+            }
+        },
+    );
+
+    // The route to the upstream does not use an allowed address: refused, naming the neighbor.
+    let narrow = dir.join("narrow.yaml");
+    fs::write(
+        &narrow,
+        format!("{OPTIONS}allowed-source-addresses: 192.0.2.9\n"),
+    )
+    .unwrap();
+    let argv: Vec<&str> = [
+        &[
+            bin,
+            "apply",
+            "-f",
+            manifests,
+            "--options",
+            path_str(&narrow),
+        ][..],
+        &daemon,
+    ]
+    .concat();
+    let e =
+        netns::netns_exec(&speaker_ns, &argv).expect_err("an allowed list the route does not use");
+    assert!(
+        e.contains("exit status: 2") && e.contains(UPSTREAM_V4) && e.contains("192.0.2.9"),
+        "{e}"
+    );
+}
