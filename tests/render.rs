@@ -407,3 +407,209 @@ fn diff_prints_route_changes_with_provenance_forecast_and_file_diff() {
         "{stdout}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What each daemon can carry (issue 12): every value kube-ovn-speaker accepts compiles; a daemon
+// that cannot write it refuses at render time naming itself (password), or is adjusted with a
+// warning naming it (BFD). Every rendered file goes through the daemon's own parser.
+
+fn require_daemons() -> bool {
+    std::env::var("BGPGEN_REQUIRE_DAEMONS").is_ok_and(|v| v == "1")
+}
+
+fn render_with(extra: &[&str], backend: Backend) -> Result<bgpgen::render::Rendered, RenderError> {
+    let base = [
+        "--neighbor-address=192.0.2.254",
+        "--neighbor-ipv6-address=2001:db8::254",
+        "--neighbor-as=65030",
+        "--cluster-as=65000",
+        "--node-name=node-1",
+        "--router-id=10.0.0.11",
+    ];
+    let args = parse_speaker_args(base.iter().chain(extra)).unwrap();
+    let snapshot = load_texts([("m.json", manifests("", false).as_str())]).unwrap();
+    let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
+        std::fs::read_to_string(p)
+    })
+    .unwrap_or_else(|e| panic!("{extra:?} should resolve: {e}"));
+    let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    render(&intent, backend, &Templates::builtin(), true)
+}
+
+fn parses(rendered: &bgpgen::render::Rendered, what: &str) {
+    if !available(rendered.backend) {
+        assert!(!require_daemons(), "{} parser missing", rendered.backend);
+        eprintln!(
+            "SKIPPED: {} parser not installed ({what})",
+            rendered.backend
+        );
+        return;
+    }
+    if let Err(e) = validate(rendered) {
+        panic!(
+            "{what}: {} rejects the rendered file: {e}",
+            rendered.backend
+        );
+    }
+}
+
+#[test]
+fn passwords_are_refused_only_by_the_daemon_that_cannot_write_them() {
+    // (password, carried by gobgp, frr, bird)
+    let cases: &[(&str, [bool; 3])] = &[
+        ("a?b", [true, true, true]),
+        ("p@ss!#$%w0rd", [true, true, true]),
+        ("!lead#ing", [true, true, true]),
+        ("back\\slash", [true, true, true]),
+        ("single'quote", [true, true, true]),
+        ("double\"quote", [true, true, false]),
+        ("with space", [true, false, true]),
+        ("with\ttab", [true, false, true]),
+        ("ünïcödé€", [true, true, true]),
+    ];
+    for (password, carried) in cases {
+        let flag = format!("--auth-password={password}");
+        for (backend, ok) in Backend::ALL.iter().zip(carried) {
+            match render_with(&[&flag], *backend) {
+                Ok(r) => {
+                    assert!(ok, "{backend} should refuse {password:?}");
+                    parses(&r, &format!("password {password:?}"));
+                }
+                Err(RenderError::Unsupported(m)) => {
+                    assert!(!ok, "{backend} should carry {password:?}: {m}");
+                    assert!(m.contains(backend.name()), "{m}");
+                    assert!(m.contains("U+"), "names the character: {m}");
+                    assert!(!m.contains(password), "never the password: {m}");
+                }
+                Err(e) => panic!("{backend}: {e}"),
+            }
+        }
+    }
+    // The kernel's TCP MD5 key limit holds for every daemon.
+    let long = format!("--auth-password={}", "x".repeat(81));
+    for backend in Backend::ALL {
+        let e = render_with(&[&long], backend).unwrap_err().to_string();
+        assert!(e.contains("80") && e.contains(backend.name()), "{e}");
+    }
+    // gobgpd.toml escapes what TOML needs escaped.
+    let r = render_with(&["--auth-password=a\"b\\c"], Backend::Gobgp).unwrap();
+    assert!(
+        r.file("gobgpd.toml")
+            .unwrap()
+            .contains(r#"auth-password = "a\"b\\c""#),
+        "{}",
+        r.file("gobgpd.toml").unwrap()
+    );
+}
+
+#[test]
+fn bfd_values_a_daemon_cannot_carry_are_adjusted_with_a_warning_naming_it() {
+    let extra = [
+        "--enable-bfd",
+        "--bfd-min-tx=10",
+        "--bfd-min-rx=4294967",
+        "--bfd-detection-multiplier=1",
+    ];
+    let frr = render_with(&extra, Backend::Frr).unwrap();
+    let conf = frr.file("frr.conf").unwrap();
+    assert!(conf.contains("bfd 2 60000 50"), "{conf}");
+    let warnings: Vec<String> = frr.notes.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("render/frr") && w.contains("FRR"))
+    );
+    parses(&frr, "FRR BFD limits");
+    // BIRD carries them as given.
+    let bird = render_with(&extra, Backend::Bird).unwrap();
+    let conf = bird.file("bird.conf").unwrap();
+    assert!(
+        conf.contains("min tx interval 10 ms") && conf.contains("multiplier 1;"),
+        "{conf}"
+    );
+    assert!(bird.notes.is_empty(), "{:?}", bird.notes);
+    parses(&bird, "BIRD BFD values");
+}
+
+#[test]
+fn pinned_local_addresses_render_for_every_daemon() {
+    let extra = [
+        "--allowed-source-addresses=192.0.2.5",
+        "--allowed-source-ipv6-addresses=2001:db8::5",
+        "--neighbor-local-address=192.0.2.254=192.0.2.5",
+        "--neighbor-local-address=2001:db8::254=2001:db8::5",
+        "--node-ips=192.0.2.1,2001:db8::1",
+    ];
+    let expect: [(Backend, &str, &[&str]); 3] = [
+        (
+            Backend::Gobgp,
+            "gobgpd.toml",
+            &[
+                "local-address = \"192.0.2.5\"",
+                "local-address = \"2001:db8::5\"",
+                "set-next-hop = \"192.0.2.5\"",
+                "set-next-hop = \"2001:db8::5\"",
+            ],
+        ),
+        (
+            Backend::Frr,
+            "frr.conf",
+            &[
+                "neighbor 192.0.2.254 update-source 192.0.2.5",
+                "neighbor 2001:db8::254 update-source 2001:db8::5",
+                " set ip next-hop 192.0.2.5",
+                " set ipv6 next-hop global 2001:db8::5",
+            ],
+        ),
+        (
+            Backend::Bird,
+            "bird.conf",
+            &["source address 192.0.2.5;", "source address 2001:db8::5;"],
+        ),
+    ];
+    for (backend, file, needles) in expect {
+        let r = render_with(&extra, backend).unwrap();
+        let text = r.file(file).unwrap();
+        for n in needles {
+            assert!(text.contains(n), "{backend}: {n:?} missing:\n{text}");
+        }
+        parses(&r, "pinned local addresses");
+    }
+    // Without a lookup and without --neighbor-local-address: unpinned, and said so.
+    let r = render_with(&["--allowed-source-addresses=192.0.2.5"], Backend::Bird).unwrap();
+    assert!(!r.file("bird.conf").unwrap().contains("source address"));
+}
+
+#[test]
+fn defaulted_router_id_is_left_to_bird_and_warned_for_the_others() {
+    let args = parse_speaker_args([
+        "--neighbor-address=192.0.2.254",
+        "--neighbor-as=65030",
+        "--cluster-as=65000",
+        "--node-name=node-1",
+    ])
+    .unwrap();
+    let snapshot = load_texts([("m.json", manifests("", false).as_str())]).unwrap();
+    let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
+        std::fs::read_to_string(p)
+    })
+    .unwrap();
+    let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    let bird = render(&intent, Backend::Bird, &Templates::builtin(), true).unwrap();
+    assert!(
+        !bird
+            .file("bird.conf")
+            .unwrap()
+            .contains("router id 0.0.0.0")
+    );
+    parses(&bird, "no router id");
+    let frr = render(&intent, Backend::Frr, &Templates::builtin(), true).unwrap();
+    assert!(!frr.file("frr.conf").unwrap().contains("bgp router-id"));
+    assert!(
+        frr.notes
+            .iter()
+            .any(|n| n.to_string().contains("router ID 0.0.0.0"))
+    );
+    parses(&frr, "no router id");
+}
