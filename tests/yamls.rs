@@ -922,3 +922,98 @@ fn cluster_roles_grant_exactly_what_bgpgen_uses() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// kube-ovn's own speaker containers (issue 12): a `speaker.yaml` written for kube-ovn-speaker
+// runs bgpgen unchanged. The args and env lists are copied from kube-ovn.
+
+/// release-1.13 `yamls/speaker.yaml` (the one the seed document tells users to download).
+const KUBE_OVN_1_13_ARGS: &[&str] = &[
+    "--neighbor-address=10.32.32.1",
+    "--neighbor-as=65030",
+    "--cluster-as=65000",
+];
+/// Its `env`, as the downward API fills it (`spec.nodeName`, `status.podIP`, `status.podIPs`).
+const KUBE_OVN_1_13_ENV: &[(&str, &str)] = &[
+    ("KUBE_NODE_NAME", "node-1"),
+    ("POD_IP", "10.32.32.11"),
+    ("POD_IPS", "10.32.32.11"),
+];
+
+/// master `charts/kube-ovn-v2/templates/speaker/speaker.yaml` with the values.yaml example args
+/// (`bgpSpeaker.args`, including `--allowed-source-addresses`).
+const KUBE_OVN_MASTER_CHART_ARGS: &[&str] = &[
+    "--logtostderr=false",
+    "--alsologtostderr=true",
+    "--log_file=/var/log/kube-ovn/kube-ovn-speaker.log",
+    "--log_file_max_size=200",
+    "--neighbor-address=10.32.32.1",
+    "--neighbor-as=65030",
+    "--cluster-as=65000",
+    "--allowed-source-addresses=10.32.32.2,10.32.32.3,10.32.32.4,10.32.32.5",
+];
+const KUBE_OVN_MASTER_ENV: &[(&str, &str)] = &[
+    ("NODE_NAME", "node-1"),
+    ("POD_IP", "10.32.32.2"),
+    ("POD_IPS", "10.32.32.2,fd00:10:32::2"),
+];
+
+fn env_of(vars: &[(&str, &str)]) -> Env {
+    Env::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+#[test]
+fn kube_ovn_release_1_13_speaker_container_compiles() {
+    let args = parse_speaker_args(KUBE_OVN_1_13_ARGS).expect("release-1.13 args parse");
+    let env = env_of(KUBE_OVN_1_13_ENV);
+    let options = resolve_speaker(
+        "release-1.13 speaker.yaml",
+        &args,
+        &env,
+        &Snapshot::default(),
+    );
+    assert_eq!(
+        options.mode,
+        SpeakerMode::Node {
+            node: "node-1".into()
+        }
+    );
+    assert_eq!(options.router_id, Ipv4Addr::new(10, 32, 32, 11));
+    assert_eq!(options.neighbors_v4, vec![Ipv4Addr::new(10, 32, 32, 1)]);
+    let intent = bgpgen::compile::compile(&Snapshot::default(), &options, &[]);
+    assert_eq!(intent.neighbors.len(), 1);
+}
+
+#[test]
+fn kube_ovn_master_chart_speaker_container_compiles() {
+    let args = parse_speaker_args(KUBE_OVN_MASTER_CHART_ARGS).expect("master chart args parse");
+    let env = env_of(KUBE_OVN_MASTER_ENV);
+    let mut options = resolve_speaker("master chart speaker", &args, &env, &Snapshot::default());
+    assert_eq!(options.router_id, Ipv4Addr::new(10, 32, 32, 2));
+    assert_eq!(options.allowed_source_v4.len(), 4);
+    // The neighbor's local address comes from the route lookup `apply`/`run` do; here the route
+    // prefers one of the allowed addresses.
+    bgpgen::route_lookup::pin_with(&mut options, &|_| {
+        Ok(vec![Some("10.32.32.3".parse().unwrap())])
+    })
+    .expect("an allowed preferred source");
+    let intent = bgpgen::compile::compile(&Snapshot::default(), &options, &[]);
+    assert_eq!(
+        intent.neighbors[0].local_address,
+        Some("10.32.32.3".parse().unwrap())
+    );
+    // Without the lookup (compile/render in CI) it still compiles, unpinned, and says so.
+    let unpinned = resolve_speaker("master chart speaker", &args, &env, &Snapshot::default());
+    let intent = bgpgen::compile::compile(&Snapshot::default(), &unpinned, &[]);
+    assert_eq!(intent.neighbors[0].local_address, None);
+    assert!(
+        intent
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("--neighbor-local-address"))
+    );
+}
