@@ -94,11 +94,11 @@ pub struct VpcNatGatewaySpec {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VpcBgpSpeaker {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::boolean")]
     pub enabled: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::uint32")]
     pub asn: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::uint32")]
     pub remote_asn: u32,
     #[serde(default)]
     pub neighbors: Vec<String>,
@@ -109,10 +109,50 @@ pub struct VpcBgpSpeaker {
     pub router_id: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::boolean")]
     pub enable_graceful_restart: bool,
     #[serde(default)]
     pub extra_args: Vec<String>,
+}
+
+/// The CRD's schema types, as the API server enforces them: a quoted `"true"` or `"65000"` is a
+/// string and refused, in YAML as in JSON (YAML readers would otherwise coerce it). The speaker
+/// flags these fields become are text, and there `true` and "true" are the same value.
+mod strict {
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
+    use std::fmt;
+
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a boolean (true or false, unquoted)")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    pub fn uint32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u32;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer from 0 to 4294967295, unquoted")
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<u32, E> {
+                u32::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<u32, E> {
+                u32::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `kube::Resource` by hand: kube-derive's default plurals are wrong for two of these CRDs

@@ -230,3 +230,44 @@ impl fmt::Debug for Secret {
         f.write_str("<redacted>")
     }
 }
+
+/// Parses a CIDR as strictly as an IP address: `ADDRESS/LEN` with an address std (and Go's
+/// `net.ParseIP`) accepts, so no leading zeros in IPv4 octets (`010.16.0.0`), and a decimal
+/// prefix length without leading zeros (`/08`) within the family's bits. Host bits are not
+/// checked here.
+pub fn parse_cidr_strict(s: &str) -> Option<ipnet::IpNet> {
+    let (addr, len) = s.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    if len.is_empty()
+        || !len.bytes().all(|b| b.is_ascii_digit())
+        || (len.len() > 1 && len.starts_with('0'))
+    {
+        return None;
+    }
+    let len: u8 = len.parse().ok()?;
+    ipnet::IpNet::new(addr, len).ok()
+}
+
+#[cfg(test)]
+mod cidr_tests {
+    use super::parse_cidr_strict;
+
+    #[test]
+    fn cidrs_as_strict_as_addresses() {
+        assert!(parse_cidr_strict("10.16.0.0/16").is_some());
+        assert!(parse_cidr_strict("fd00:10:16::/64").is_some());
+        assert!(parse_cidr_strict("0.0.0.0/0").is_some());
+        for bad in [
+            "010.16.0.0/16",
+            "10.16.0.0/08",
+            "10.16.0.0/",
+            "10.16.0.0",
+            "10.16.0.0/33",
+            "10.16.0.0/+8",
+            "fd00::/129",
+            "10.16.0.0/ 16",
+        ] {
+            assert!(parse_cidr_strict(bad).is_none(), "{bad}");
+        }
+    }
+}

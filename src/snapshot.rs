@@ -318,7 +318,7 @@ pub fn parse_ip_list(field: &str, value: &str) -> Result<Vec<IpAddr>, FieldError
 /// Parses a CIDR and insists on a network address: the daemons reject `10.16.0.5/16`.
 pub fn parse_cidr(field: &str, value: &str) -> Result<IpNet, FieldError> {
     let value = value.trim();
-    let net: IpNet = value.parse().map_err(|_| {
+    let net: IpNet = crate::model::parse_cidr_strict(value).ok_or_else(|| {
         field_error(
             field,
             format!("{value:?} is not a CIDR (e.g. 10.16.0.0/16)"),

@@ -1821,3 +1821,25 @@ fn route_lookup_through_netlink() {
         "{sources:?}"
     );
 }
+
+#[test]
+fn gateway_spec_fields_are_typed_as_the_crd_schema_in_yaml_and_json() {
+    let yaml = |v: &str| {
+        format!(
+            "apiVersion: kubeovn.io/v1\nkind: VpcNatGateway\nmetadata: {{name: gw}}\nspec:\n  bgpSpeaker:\n    enabled: true\n    asn: 65500\n    remoteAsn: 65000\n    neighbors: [192.0.2.2]\n    enableGracefulRestart: {v}\n"
+        )
+    };
+    assert!(load_texts([("gw.yaml", yaml("true").as_str())]).is_ok());
+    for (name, text) in [
+        ("gw.yaml", yaml("\"true\"")),
+        (
+            "gw.json",
+            r#"{"apiVersion":"kubeovn.io/v1","kind":"VpcNatGateway","metadata":{"name":"gw"},"spec":{"bgpSpeaker":{"enabled":true,"asn":65500,"remoteAsn":65000,"neighbors":["192.0.2.2"],"enableGracefulRestart":"true"}}}"#.to_string(),
+        ),
+    ] {
+        let e = load_texts([(name, text.as_str())]).unwrap_err().to_string();
+        assert!(e.contains("enableGracefulRestart"), "{name}: {e}");
+    }
+    let quoted_asn = yaml("true").replace("asn: 65500", "asn: \"65500\"");
+    assert!(load_texts([("gw.yaml", quoted_asn.as_str())]).is_err());
+}
