@@ -148,10 +148,19 @@ pub struct Source {
 
 impl fmt::Display for Source {
     /// `Pod default/sample (cluster)`, the form `diff` and `explain` print.
+    /// Names are escaped: no object name can forge a line of `diff` or `explain`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape;
         match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{} ({})", self.kind, ns, self.name, self.policy),
-            None => write!(f, "{} {} ({})", self.kind, self.name, self.policy),
+            Some(ns) => write!(
+                f,
+                "{} {}/{} ({})",
+                self.kind,
+                escape(ns),
+                escape(&self.name),
+                self.policy
+            ),
+            None => write!(f, "{} {} ({})", self.kind, escape(&self.name), self.policy),
         }
     }
 }

@@ -78,7 +78,8 @@ pub enum BgpAnnotation {
     Yes,
     Cluster,
     Local,
-    /// Any other value, kept verbatim so that diagnostics can quote it.
+    /// Any other value, kept so that diagnostics can quote it (at most
+    /// [`crate::text::QUOTE_CHARS`] characters: a huge value costs nothing while it waits).
     Invalid(String),
 }
 
@@ -89,7 +90,7 @@ impl BgpAnnotation {
             "yes" => BgpAnnotation::Yes,
             "cluster" => BgpAnnotation::Cluster,
             "local" => BgpAnnotation::Local,
-            other => BgpAnnotation::Invalid(other.to_string()),
+            other => BgpAnnotation::Invalid(crate::text::keep(other).into()),
         }
     }
 
@@ -192,20 +193,23 @@ impl ObjectRef {
         ObjectRef::new(kind, Some(namespace), name)
     }
 
-    /// `default/sample` or `ovn-default`.
+    /// `default/sample` or `ovn-default`, escaped for printing.
     pub fn key(&self) -> String {
+        use crate::text::escape;
         match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
+            Some(ns) => format!("{}/{}", escape(ns), escape(&self.name)),
+            None => escape(&self.name).into_owned(),
         }
     }
 }
 
 impl fmt::Display for ObjectRef {
+    /// Names are escaped (`crate::text::escape`): a name is text from the input.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape;
         match &self.namespace {
-            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, escape(ns), escape(&self.name)),
+            None => write!(f, "{}/{}", self.kind, escape(&self.name)),
         }
     }
 }

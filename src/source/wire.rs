@@ -62,6 +62,7 @@ pub struct AnySpec {
     // Pod
     pub node_name: Option<String>,
     pub host_network: Option<bool>,
+    pub restart_policy: Option<String>,
     // Service
     #[serde(rename = "type")]
     pub type_: Option<String>,
@@ -231,6 +232,7 @@ impl AnyObject {
                 spec: spec.map(|s| PodSpec {
                     node_name: s.node_name,
                     host_network: s.host_network,
+                    restart_policy: s.restart_policy,
                     ..PodSpec::default()
                 }),
                 status: status.map(|s| PodStatus {
