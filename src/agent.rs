@@ -132,9 +132,11 @@ pub fn prepare(
     let args = match &config.options_file {
         None => config.args.clone(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| PipelineError::OptionsFile {
-                path: path.display().to_string(),
-                message: e.to_string(),
+            let text = crate::source::input::read_options_file(path).map_err(|e| {
+                PipelineError::OptionsFile {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                }
             })?;
             config.args.clone().or(SpeakerArgs::from_options_yaml(
                 &path.display().to_string(),
@@ -142,9 +144,12 @@ pub fn prepare(
             )?)
         }
     };
-    let resolved = resolve(&args, &config.env, snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })?;
+    let resolved = resolve(
+        &args,
+        &config.env,
+        snapshot,
+        &crate::source::input::read_password_file,
+    )?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
     let rendered = render(&intent, config.backend, templates, true)?;
     for n in &rendered.notes {

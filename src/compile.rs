@@ -707,6 +707,9 @@ fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
 /// earlier stages (option resolution) so that the intent shows them all.
 pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnostic]) -> Intent {
     let mut diagnostics: Vec<Diagnostic> = prior.to_vec();
+    for note in &snapshot.input_warnings {
+        diagnostics.push(Diagnostic::warning("input", note.as_str()));
+    }
     let mut routes: BTreeMap<IpNet, Vec<Source>> = BTreeMap::new();
     let manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
 

@@ -38,9 +38,10 @@ pub fn is_read_label(key: &str) -> bool {
     key == NAT_GW_NAME_LABEL
 }
 
-/// A field of an object that does not hold what it must.
+/// A field of an object that does not hold what it must. Shown escaped and bounded: the field
+/// name can hold an annotation key, the message a parser's quote of the value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{field}: {message}")]
+#[error("{}: {}", text::escape(field), text::message(message))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -72,6 +73,9 @@ pub struct Snapshot {
     pub subnets: BTreeMap<String, SubnetInfo>,
     pub eips: BTreeMap<String, EipInfo>,
     pub gateways: BTreeMap<String, GatewayInfo>,
+    /// What the source skipped and why (a FIFO in a watched directory, a symlink loop), already
+    /// escaped: compile turns each into a warning.
+    pub input_warnings: Vec<String>,
 }
 
 /// One object of any kind, as the sources hand it to the snapshot.

@@ -12,6 +12,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::source::SourceEvent;
+use crate::source::input::Limits;
 use crate::source::manifests::ManifestCache;
 use crate::source::throttle::Throttle;
 
@@ -27,6 +28,7 @@ pub fn watch_dir(
     dir: PathBuf,
     also: &[PathBuf],
     debounce: Duration,
+    limits: Limits,
 ) -> Result<mpsc::Receiver<SourceEvent>, notify::Error> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -54,7 +56,7 @@ pub fn watch_dir(
     tokio::spawn(async move {
         // Keep the watcher alive for as long as this task runs.
         let _watcher = watcher;
-        let mut cache = ManifestCache::new();
+        let mut cache = ManifestCache::with_limits(limits);
         let mut event;
         (cache, event) = load(cache, &dir).await;
         if tx.send(event).await.is_err() {
@@ -86,7 +88,12 @@ async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEve
     let paths = vec![dir.to_path_buf()];
     tokio::task::spawn_blocking(move || {
         let event = match cache.load(&paths) {
-            Ok(snapshot) => SourceEvent::Snapshot(std::sync::Arc::new(snapshot)),
+            Ok(snapshot) => {
+                for note in &snapshot.input_warnings {
+                    tracing::warn!(%note, "manifests");
+                }
+                SourceEvent::Snapshot(std::sync::Arc::new(snapshot))
+            }
             Err(e) => SourceEvent::Invalid(e.to_string()),
         };
         (cache, event)
