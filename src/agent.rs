@@ -248,6 +248,12 @@ pub async fn run(
     // A refused snapshot is tried again after a while (a template or the daemon may be fixed in
     // the meantime), not on every check, so a persistent error does not flood the logs.
     let mut retry: Option<(Arc<Snapshot>, Instant)> = None;
+    // A rotated password file is re-applied from the snapshot in force, if the source has not
+    // replaced it since (then its next snapshot carries the new password anyway). Weak: holding
+    // the snapshot would make the source copy it on its next change.
+    let mut secret_file =
+        crate::source::watch::SecretFile::new(&config.args, config.options_file.as_deref());
+    let mut applied: Option<std::sync::Weak<Snapshot>> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -273,6 +279,10 @@ pub async fn run(
                 }
             },
             _ = ticker.tick() => {
+                if secret_file.changed() && pending.is_none() {
+                    tracing::info!("the password file changed; applying it");
+                    pending = applied.as_ref().and_then(std::sync::Weak::upgrade);
+                }
                 if pending.is_none()
                     && let Some((snapshot, at)) = &retry
                     && at.elapsed() >= RETRY_AFTER
@@ -362,6 +372,7 @@ pub async fn run(
         match result {
             Ok((intent, outcome)) => {
                 retry = None;
+                applied = Some(Arc::downgrade(&snapshot));
                 let elapsed = started.elapsed();
                 if let Some(events) = &config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));

@@ -84,9 +84,10 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// A value from the input, quoted for a message: escaped, at most [`QUOTE_CHARS`] characters.
+/// A value from the input, quoted for a message: escaped, at most [`QUOTE_CHARS`] characters
+/// (a little more for a value already cut by [`keep`], whose marker stays whole).
 pub fn quote(s: &str) -> String {
-    format!("\"{}\"", clip(s, QUOTE_CHARS))
+    format!("\"{}\"", clip(s, QUOTE_CHARS + 32))
 }
 
 /// A message that may hold text from the input (a parser's message), escaped and bounded.

@@ -101,3 +101,55 @@ async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEve
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
+
+/// The `--auth-password-file` (from the flags or the `--options` file) as last seen, so that a
+/// rotated password is applied within a check interval without waiting for an unrelated change:
+/// a Kubernetes Secret volume rotates by swapping its `..data` symlink, which no watch of the
+/// manifests sees. Only a digest of the content is kept.
+pub struct SecretFile {
+    args: crate::options::SpeakerArgs,
+    options: Option<PathBuf>,
+    last: Option<[u8; 32]>,
+}
+
+impl SecretFile {
+    pub fn new(args: &crate::options::SpeakerArgs, options: Option<&Path>) -> SecretFile {
+        let mut file = SecretFile {
+            args: args.clone(),
+            options: options.map(Path::to_path_buf),
+            last: None,
+        };
+        file.last = file.read();
+        file
+    }
+
+    fn path(&self) -> Option<PathBuf> {
+        let mut args = self.args.clone();
+        if let Some(options) = &self.options
+            && let Ok(text) = crate::source::input::read_options_file(options)
+            && let Ok(from_file) = crate::options::SpeakerArgs::from_options_yaml(
+                &options.display().to_string(),
+                &text,
+            )
+        {
+            args = args.or(from_file);
+        }
+        args.auth_password_file
+    }
+
+    fn read(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let text = crate::source::input::read_password_file(&self.path()?).ok()?;
+        Some(sha2::Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// True once each time the file's content differs from the last time it was looked at.
+    pub fn changed(&mut self) -> bool {
+        let now = self.read();
+        if now == self.last {
+            return false;
+        }
+        self.last = now;
+        true
+    }
+}
