@@ -249,11 +249,13 @@ pub async fn run(
     // the meantime), not on every check, so a persistent error does not flood the logs.
     let mut retry: Option<(Arc<Snapshot>, Instant)> = None;
     // A rotated password file is re-applied from the snapshot in force, if the source has not
-    // replaced it since (then its next snapshot carries the new password anyway). Weak: holding
-    // the snapshot would make the source copy it on its next change.
+    // replaced it since (then its next snapshot carries the new password anyway). Held weakly
+    // when the source shares it (holding it would make the source copy it on its next change),
+    // strongly when the source keeps none (the manifest watch) and a password file is used.
     let mut secret_file =
         crate::source::watch::SecretFile::new(&config.args, config.options_file.as_deref());
     let mut applied: Option<std::sync::Weak<Snapshot>> = None;
+    let mut applied_held: Option<Arc<Snapshot>> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -282,6 +284,9 @@ pub async fn run(
                 if secret_file.changed() && pending.is_none() {
                     tracing::info!("the password file changed; applying it");
                     pending = applied.as_ref().and_then(std::sync::Weak::upgrade);
+                    if pending.is_none() {
+                        pending = applied_held.clone();
+                    }
                 }
                 if pending.is_none()
                     && let Some((snapshot, at)) = &retry
@@ -373,6 +378,9 @@ pub async fn run(
             Ok((intent, outcome)) => {
                 retry = None;
                 applied = Some(Arc::downgrade(&snapshot));
+                applied_held.take();
+                applied_held = (Arc::strong_count(&snapshot) == 1 && secret_file.configured())
+                    .then(|| snapshot.clone());
                 let elapsed = started.elapsed();
                 if let Some(events) = &config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));

@@ -143,6 +143,11 @@ impl SecretFile {
         Some(sha2::Sha256::digest(text.as_bytes()).into())
     }
 
+    /// Whether a password file is given (by the flags or the options file as it is now).
+    pub fn configured(&self) -> bool {
+        self.path().is_some()
+    }
+
     /// True once each time the file's content differs from the last time it was looked at.
     pub fn changed(&mut self) -> bool {
         let now = self.read();
