@@ -1448,3 +1448,59 @@ fn explain_says_why_not() {
         "fd00:10:16::6/128 (ipv6-unicast): not announced: no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop)\n  Pod default/v6: selected (policy cluster, annotation ovn.kubernetes.io/bgp=true) but not rendered: no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop)\n  Subnet s (fd00:10:16::/64 covers fd00:10:16::6): not announced: no ovn.kubernetes.io/bgp annotation\n"
     );
 }
+
+/// The live source converts each object with the same function the manifest reader ends in
+/// (`PodInfo::from_k8s` and the like), and no address makes that conversion fail any more: the
+/// live source ignored a pod with an unparsable `ip_address` (keeping its previous version) while
+/// `compile` exited 2 for the whole cluster. Now both hold the same record, and compile decides.
+#[test]
+fn the_live_and_the_manifest_source_read_a_bad_address_the_same_way() {
+    use bgpgen::snapshot::{Object, PodInfo, ServiceInfo, SubnetInfo};
+    let pod_yaml = pod(PodSpec {
+        name: "bad",
+        bgp: Some("true"),
+        ips: "10.16.0.300,fe80::5,10.16.0.9",
+        ..POD
+    });
+    let from_manifest = load_texts([("p.yaml", pod_yaml.as_str())]).unwrap();
+    let k8s: k8s_openapi::api::core::v1::Pod =
+        serde_saphyr::from_str(pod_yaml.trim_start_matches("---\n")).unwrap();
+    let live = PodInfo::from_k8s(&k8s).expect("the live conversion does not refuse the pod");
+    assert_eq!(
+        Object::Pod(live),
+        Object::Pod(from_manifest.pods.values().next().unwrap().clone())
+    );
+
+    let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"type": "ClusterIP", "clusterIP": "banana", "clusterIPs": ["banana", "::1"]}
+    }))
+    .unwrap();
+    let live = ServiceInfo::from_k8s(&svc).unwrap();
+    assert_eq!(&*live.unparsable, [Box::from("banana")]);
+    let subnet: bgpgen::kubeovn::Subnet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kubeovn.io/v1", "kind": "Subnet",
+        "metadata": {"name": "s"}, "spec": {"cidrBlock": "10.16.0.0/16,010.1.0.0/16"}
+    }))
+    .unwrap();
+    let live = SubnetInfo::from_kubeovn(&subnet).unwrap();
+    assert_eq!(&*live.unparsable, [Box::from("010.1.0.0/16")]);
+
+    // The same intent from either origin (a ready subnet reads the same in both).
+    let yaml = [ready_subnet(), pod_yaml].concat();
+    let mut snapshot = load_texts([("t.yaml", yaml.as_str())]).unwrap();
+    let manifest = compile_extra(&yaml, &[]);
+    snapshot.origin = bgpgen::snapshot::Origin::Cluster;
+    let parsed = parse_speaker_args(BASE).unwrap();
+    let resolved = resolve(&parsed, &Env::default(), &snapshot, &|_| {
+        Err(std::io::Error::other("none"))
+    })
+    .unwrap();
+    let cluster = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    assert_eq!(routes(&manifest), routes(&cluster));
+    assert_eq!(
+        routes(&cluster),
+        ["10.16.0.9/32 ipv4-unicast [Pod default/bad (cluster)]"]
+    );
+    assert_eq!(manifest.diagnostics, cluster.diagnostics);
+}
