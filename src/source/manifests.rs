@@ -477,15 +477,18 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
             )));
         }
     };
-    let head: Option<AnyObject> = serde_json::from_slice(&skeleton).ok();
-    if head
-        .as_ref()
-        .and_then(|h| h.kind.as_deref())
-        .is_some_and(|k| k.ends_with("List"))
+    // Whatever the rest of the List holds (its own fields are not read), its `kind` decides; a
+    // repeated key there is refused as anywhere else.
+    let head: Option<Checked> = serde_json::from_slice(&skeleton).ok();
+    if let Some(head) = &head
+        && head
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
     {
-        // The List's own fields are not read, but a repeated key there is still refused.
-        if let Ok(Checked { dup: Some(key), .. }) = serde_json::from_slice::<Checked>(&skeleton) {
-            return Err(syntax(format!("duplicate key {}", text::quote(&key))));
+        if let Some(key) = &head.dup {
+            return Err(syntax(format!("duplicate key {}", text::quote(key))));
         }
         return Ok(ParsedDoc {
             objects,
@@ -1340,6 +1343,15 @@ mod tests {
                 "{name}"
             );
         }
+        // A List whose own metadata has an odd shape: its items still count.
+        let path = dir.path().join("odd.json");
+        std::fs::write(
+            &path,
+            r#"{"kind":"List","metadata":"odd","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d"}}]}"#,
+        )
+        .unwrap();
+        let streamed = objects(stream_documents("odd.json", &File::open(&path).unwrap()).unwrap());
+        assert_eq!(streamed.len(), 1);
         // A single object, and an object whose `items` are not a List's.
         for text in [
             r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d"}}"#,
@@ -1378,7 +1390,7 @@ mod tests {
             ),
             (
                 r#"{"kind":"List","items":[],"kind":"List"}"#,
-                "b.json: document 1: List: kind: duplicate key",
+                "b.json: not valid YAML: duplicate key \"kind\"",
             ),
         ] {
             let path = dir.path().join("b.json");
