@@ -133,9 +133,11 @@ pub fn prepare(
     let args = match &config.options_file {
         None => config.args.clone(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| PipelineError::OptionsFile {
-                path: path.display().to_string(),
-                message: e.to_string(),
+            let text = crate::source::input::read_options_file(path).map_err(|e| {
+                PipelineError::OptionsFile {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                }
             })?;
             config.args.clone().or(SpeakerArgs::from_options_yaml(
                 &path.display().to_string(),
@@ -143,9 +145,12 @@ pub fn prepare(
             )?)
         }
     };
-    let mut resolved = resolve(&args, &config.env, snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })?;
+    let mut resolved = resolve(
+        &args,
+        &config.env,
+        snapshot,
+        &crate::source::input::read_password_file,
+    )?;
     // --allowed-source-addresses: each neighbor's local address from the kernel's route to it.
     crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
@@ -246,6 +251,14 @@ pub async fn run(
     // A refused snapshot is tried again after a while (a template or the daemon may be fixed in
     // the meantime), not on every check, so a persistent error does not flood the logs.
     let mut retry: Option<(Arc<Snapshot>, Instant)> = None;
+    // A rotated password file is re-applied from the snapshot in force, if the source has not
+    // replaced it since (then its next snapshot carries the new password anyway). Held weakly
+    // when the source shares it (holding it would make the source copy it on its next change),
+    // strongly when the source keeps none (the manifest watch) and a password file is used.
+    let mut secret_file =
+        crate::source::watch::SecretFile::new(&config.args, config.options_file.as_deref());
+    let mut applied: Option<std::sync::Weak<Snapshot>> = None;
+    let mut applied_held: Option<Arc<Snapshot>> = None;
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -271,6 +284,13 @@ pub async fn run(
                 }
             },
             _ = ticker.tick() => {
+                if secret_file.changed() && pending.is_none() {
+                    tracing::info!("the password file changed; applying it");
+                    pending = applied.as_ref().and_then(std::sync::Weak::upgrade);
+                    if pending.is_none() {
+                        pending = applied_held.clone();
+                    }
+                }
                 if pending.is_none()
                     && let Some((snapshot, at)) = &retry
                     && at.elapsed() >= RETRY_AFTER
@@ -360,6 +380,10 @@ pub async fn run(
         match result {
             Ok((intent, outcome)) => {
                 retry = None;
+                applied = Some(Arc::downgrade(&snapshot));
+                applied_held.take();
+                applied_held = (Arc::strong_count(&snapshot) == 1 && secret_file.configured())
+                    .then(|| snapshot.clone());
                 let elapsed = started.elapsed();
                 if let Some(events) = &config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));

@@ -11,11 +11,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::address;
 use crate::diagnostic::Diagnostic;
 use crate::intent::{self, Intent, NextHop, Route, Source};
 use crate::model::{BgpAnnotation, Family, Kind, ObjectRef, Policy};
 use crate::options::{SpeakerMode, SpeakerOptions};
 use crate::snapshot::{EipInfo, Liveness, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo};
+use crate::text;
 
 /// What the rules decided for some prefixes of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,27 @@ pub enum Reason {
         mode: &'static str,
     },
     FamilyNotCarried(Family),
+    /// A value that is not an IP address or CIDR (kept bounded).
+    Unparsable {
+        field: String,
+        value: String,
+    },
+    /// An address no router should receive (DESIGN section 2).
+    Unusable {
+        field: String,
+        what: &'static str,
+    },
+    /// A pod IP that is not in any CIDR of its subnet.
+    OutsideSubnet {
+        field: String,
+        subnet: String,
+        cidrs: Vec<IpNet>,
+    },
+    /// A CIDR with host bits set: the daemons disagree about what it means.
+    HostBits {
+        field: String,
+        network: IpNet,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -96,11 +119,13 @@ impl std::fmt::Display for Reason {
             Reason::NoAnnotation => write!(f, "no ovn.kubernetes.io/bgp annotation"),
             Reason::InvalidAnnotation(v) => write!(
                 f,
-                "invalid ovn.kubernetes.io/bgp value {v:?} (use true, yes, cluster or local)"
+                "invalid ovn.kubernetes.io/bgp value {} (use true, yes, cluster or local)",
+                text::quote(v)
             ),
             Reason::UnsupportedValue { kind, value } => write!(
                 f,
-                "ovn.kubernetes.io/bgp={value:?} is not supported on a {kind}; only \"true\" or \"yes\" are"
+                "ovn.kubernetes.io/bgp={} is not supported on a {kind}; only \"true\" or \"yes\" are",
+                text::quote(value)
             ),
             Reason::OtherNode {
                 pod_node,
@@ -119,10 +144,9 @@ impl std::fmt::Display for Reason {
                 f,
                 "the pod is not alive ({})",
                 match l {
-                    Liveness::Succeeded => "phase Succeeded",
-                    Liveness::Failed => "phase Failed",
-                    Liveness::Evicted => "evicted",
-                    Liveness::Terminating => "being deleted",
+                    Liveness::Succeeded => "phase Succeeded, restartPolicy not Always",
+                    Liveness::Failed => "phase Failed, restartPolicy Never",
+                    Liveness::Evicted => "phase Failed, evicted",
                     Liveness::Alive => "alive",
                 }
             ),
@@ -160,6 +184,40 @@ impl std::fmt::Display for Reason {
             Reason::FamilyNotCarried(family) => write!(
                 f,
                 "no neighbor carries {family} (add a neighbor of that family or --extended-nexthop)"
+            ),
+            Reason::Unparsable { field, value } => {
+                write!(
+                    f,
+                    "{field}: {} is not an IP address or CIDR",
+                    text::quote(value)
+                )
+            }
+            Reason::Unusable { field, what } => write!(
+                f,
+                "{field}: the address is {what}, which no router should receive"
+            ),
+            Reason::OutsideSubnet {
+                field,
+                subnet,
+                cidrs,
+            } => {
+                let cidrs: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
+                if cidrs.is_empty() {
+                    write!(
+                        f,
+                        "{field}: subnet {subnet} has no CIDR this address could be in"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{field}: the address is outside subnet {subnet} ({})",
+                        cidrs.join(", ")
+                    )
+                }
+            }
+            Reason::HostBits { field, network } => write!(
+                f,
+                "{field}: host bits are set (the network is {network}); write the network address"
             ),
         }
     }
@@ -201,6 +259,72 @@ fn not(object: &ObjectRef, prefixes: Vec<IpNet>, reason: Reason) -> Finding {
     finding(object, prefixes, Outcome::NotAnnounced(reason))
 }
 
+/// The prefixes of `field` that may be announced; the others (and the values that did not
+/// parse) become findings saying why not. This is where DESIGN section 2's "addresses no router
+/// should receive" is enforced, for every kind and whichever source read the object. With
+/// `subnet`, each address must also be inside one of the subnet's CIDRs (a pod IP outside its
+/// subnet is a wrong annotation, and announcing it would steal another network's traffic).
+fn screen(
+    object: &ObjectRef,
+    field: &str,
+    prefixes: Vec<IpNet>,
+    unparsable: &[Box<str>],
+    subnet: Option<&SubnetInfo>,
+    skipped: &mut Vec<Finding>,
+) -> Vec<IpNet> {
+    for value in unparsable {
+        skipped.push(not(
+            object,
+            Vec::new(),
+            Reason::Unparsable {
+                field: field.to_string(),
+                value: value.to_string(),
+            },
+        ));
+    }
+    let mut ok = Vec::with_capacity(prefixes.len());
+    for p in prefixes {
+        let reason = if let Some(what) = address::unusable(p) {
+            Some(Reason::Unusable {
+                field: field.to_string(),
+                what,
+            })
+        } else if p.trunc() != p {
+            Some(Reason::HostBits {
+                field: field.to_string(),
+                network: p.trunc(),
+            })
+        } else {
+            subnet
+                .filter(|s| !s.cidrs.iter().any(|c| c.contains(&p)))
+                .map(|s| Reason::OutsideSubnet {
+                    field: field.to_string(),
+                    subnet: s.name.clone(),
+                    cidrs: s.cidrs.clone(),
+                })
+        };
+        match reason {
+            Some(r) => skipped.push(not(object, vec![p], r)),
+            None => ok.push(p),
+        }
+    }
+    ok
+}
+
+/// The announced finding for the prefixes that passed [`screen`], after the skipped ones.
+fn announced(
+    object: &ObjectRef,
+    mut skipped: Vec<Finding>,
+    ok: Vec<IpNet>,
+    policy: Policy,
+    because: Because,
+) -> Vec<Finding> {
+    if !ok.is_empty() {
+        skipped.push(finding(object, ok, Outcome::Announced { policy, because }));
+    }
+    skipped
+}
+
 /// The mode name used in reasons and diagnostics.
 fn mode_name(options: &SpeakerOptions) -> &'static str {
     match options.mode {
@@ -239,18 +363,28 @@ pub fn subnet_findings(
     if !subnet_ready(subnet, origin_is_manifest) {
         return vec![not(&object, prefixes, subnet_not_ready(subnet))];
     }
-    if prefixes.is_empty() {
+    if prefixes.is_empty() && subnet.unparsable.is_empty() {
         return vec![not(&object, prefixes, Reason::NoAddresses)];
     }
     match policy {
-        Policy::Cluster => vec![finding(
-            &object,
-            prefixes,
-            Outcome::Announced {
+        Policy::Cluster => {
+            let mut skipped = Vec::new();
+            let ok = screen(
+                &object,
+                "spec.cidrBlock",
+                prefixes,
+                &subnet.unparsable,
+                None,
+                &mut skipped,
+            );
+            announced(
+                &object,
+                skipped,
+                ok,
                 policy,
-                because: Because::OwnAnnotation(value.clone()),
-            },
-        )],
+                Because::OwnAnnotation(value.clone()),
+            )
+        }
         Policy::Local => vec![not(&object, prefixes, Reason::LocalSubnetCidr)],
     }
 }
@@ -374,11 +508,16 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
             ));
             continue;
         }
-        out.push(finding(
+        let mut skipped = Vec::new();
+        let ok = screen(
             &object,
+            &attachment.field(),
             prefixes,
-            Outcome::Announced { policy, because },
-        ));
+            &attachment.unparsable,
+            Some(subnet),
+            &mut skipped,
+        );
+        out.extend(announced(&object, skipped, ok, policy, because));
     }
     out
 }
@@ -403,17 +542,25 @@ pub fn service_findings(svc: &ServiceInfo, options: &SpeakerOptions) -> Vec<Find
                     }
                 } else if svc.headless {
                     Reason::Headless
-                } else if prefixes.is_empty() {
+                } else if prefixes.is_empty() && svc.unparsable.is_empty() {
                     Reason::NoAddresses
                 } else {
-                    return vec![finding(
+                    let mut skipped = Vec::new();
+                    let ok = screen(
                         &object,
+                        svc.ips_field,
                         prefixes,
-                        Outcome::Announced {
-                            policy: Policy::Cluster,
-                            because: Because::OwnAnnotation(v.clone()),
-                        },
-                    )];
+                        &svc.unparsable,
+                        None,
+                        &mut skipped,
+                    );
+                    return announced(
+                        &object,
+                        skipped,
+                        ok,
+                        Policy::Cluster,
+                        Because::OwnAnnotation(v.clone()),
+                    );
                 }
             }
             Some(other) => Reason::UnsupportedValue {
@@ -458,19 +605,37 @@ pub fn eip_findings(eip: &EipInfo, options: &SpeakerOptions) -> Vec<Finding> {
             Some(BgpAnnotation::True | BgpAnnotation::Yes) => {
                 if !eip.ready {
                     Reason::EipNotReady
-                } else if prefixes.is_empty() {
+                } else if prefixes.is_empty() && eip.unparsable.is_empty() {
                     Reason::NoAddresses
                 } else {
-                    return vec![finding(
+                    let mut skipped = Vec::new();
+                    let mut ok = Vec::new();
+                    for (field, value) in &eip.unparsable {
+                        ok.extend(screen(
+                            &object,
+                            field,
+                            Vec::new(),
+                            std::slice::from_ref(value),
+                            None,
+                            &mut skipped,
+                        ));
+                    }
+                    for p in prefixes {
+                        let field = match p {
+                            IpNet::V4(_) => "spec.v4ip",
+                            IpNet::V6(_) => "spec.v6ip",
+                        };
+                        ok.extend(screen(&object, field, vec![p], &[], None, &mut skipped));
+                    }
+                    return announced(
                         &object,
-                        prefixes,
-                        Outcome::Announced {
-                            policy: Policy::Cluster,
-                            because: Because::GatewayEip {
-                                gateway: gateway.clone(),
-                            },
+                        skipped,
+                        ok,
+                        Policy::Cluster,
+                        Because::GatewayEip {
+                            gateway: gateway.clone(),
                         },
-                    )];
+                    );
                 }
             }
             Some(other) => Reason::UnsupportedValue {
@@ -521,9 +686,15 @@ fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
         return None;
     };
     match reason {
-        Reason::InvalidAnnotation(_) | Reason::UnsupportedValue { .. } => Some(
-            Diagnostic::warning(&f.object, format!("not announced: {reason}")),
-        ),
+        Reason::InvalidAnnotation(_)
+        | Reason::UnsupportedValue { .. }
+        | Reason::Unparsable { .. }
+        | Reason::Unusable { .. }
+        | Reason::OutsideSubnet { .. }
+        | Reason::HostBits { .. } => Some(Diagnostic::warning(
+            &f.object,
+            format!("not announced: {reason}"),
+        )),
         Reason::AnnounceClusterIpOff => Some(Diagnostic::info(
             &f.object,
             "annotated ovn.kubernetes.io/bgp but --announce-cluster-ip is off; not announced",
@@ -536,6 +707,9 @@ fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
 /// earlier stages (option resolution) so that the intent shows them all.
 pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnostic]) -> Intent {
     let mut diagnostics: Vec<Diagnostic> = prior.to_vec();
+    for note in &snapshot.input_warnings {
+        diagnostics.push(Diagnostic::warning("input", note.as_str()));
+    }
     let mut routes: BTreeMap<IpNet, Vec<Source>> = BTreeMap::new();
     let manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
 

@@ -5,6 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text;
+
+/// At most this many characters name the object of a diagnostic (Kubernetes names are at most
+/// 253; manifests written by hand can hold anything).
+const OBJECT_CHARS: usize = 600;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -32,11 +38,14 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// The object and message are escaped and bounded here, once: both may hold text from the
+    /// input (names, annotation values, a subnet's status), and a diagnostic is printed on stderr,
+    /// logged, served and kept in the intent.
     pub fn new(level: Level, object: impl fmt::Display, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             level,
-            object: object.to_string(),
-            message: message.into(),
+            object: text::clip(&object.to_string(), OBJECT_CHARS),
+            message: text::clip(&message.into(), text::MESSAGE_CHARS * 2),
         }
     }
 
@@ -50,7 +59,14 @@ impl Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// Escaped again: a diagnostic read back from an intent file was not built by [`Diagnostic::new`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.level, self.object, self.message)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.level,
+            text::escape(&self.object),
+            text::escape(&self.message)
+        )
     }
 }

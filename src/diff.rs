@@ -110,6 +110,9 @@ pub fn forecast(from: &Intent, to: &Intent, backend: Backend) -> Vec<String> {
                 kept.join(", "),
                 changed.join(", ")
             ));
+        } else if a.password != b.password {
+            // Shown even with no session to reset: the value never is.
+            out.push("password changed (no established neighbor is kept)".to_string());
         }
     }
     if a.bfd != b.bfd && backend != Backend::Gobgp {
@@ -153,4 +156,53 @@ pub fn unified_text(name: &str, old: &str, new: &str) -> String {
         .context_radius(3)
         .header(&format!("a/{name}"), &format!("b/{name}"))
         .to_string()
+}
+
+/// The lines of a rendered configuration that carry the BGP password, in each backend's syntax
+/// (GoBGP `auth-password = "..."`, FRR `neighbor X password ...`, BIRD `password "...";`), with
+/// the value replaced: `render --check` shows a diff of the file on disk, which may hold an old
+/// password the intent does not know.
+pub fn redact_secret_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let indent = &body[..body.len() - body.trim_start().len()];
+        let trimmed = body.trim_start();
+        let redacted = if trimmed.starts_with("auth-password") {
+            Some(format!("{indent}auth-password = \"<redacted>\""))
+        } else if trimmed.starts_with("password ") || trimmed.starts_with("password\t") {
+            Some(format!("{indent}password \"<redacted>\";"))
+        } else if trimmed.starts_with("neighbor ") {
+            trimmed
+                .find(" password ")
+                .map(|i| format!("{indent}{} password <redacted>", &trimmed[..i]))
+        } else {
+            None
+        };
+        match redacted {
+            Some(r) => {
+                out.push_str(&r);
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// What `render --check` prints for a stale file: the unified diff with the password lines of
+/// both sides redacted (unless `show_secrets`), and a note when the password is all that differs.
+pub fn check_text(name: &str, old: &str, new: &str, show_secrets: bool) -> String {
+    if show_secrets {
+        return unified_text(name, old, new);
+    }
+    let (old, new) = (redact_secret_lines(old), redact_secret_lines(new));
+    if old == new {
+        return format!(
+            "--- a/{name}\n+++ b/{name}\n# the password differs (not shown; --show-secrets shows it)\n"
+        );
+    }
+    unified_text(name, &old, &new)
 }

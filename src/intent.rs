@@ -153,10 +153,19 @@ pub struct Source {
 
 impl fmt::Display for Source {
     /// `Pod default/sample (cluster)`, the form `diff` and `explain` print.
+    /// Names are escaped: no object name can forge a line of `diff` or `explain`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape;
         match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{} ({})", self.kind, ns, self.name, self.policy),
-            None => write!(f, "{} {} ({})", self.kind, self.name, self.policy),
+            Some(ns) => write!(
+                f,
+                "{} {}/{} ({})",
+                self.kind,
+                escape(ns),
+                escape(&self.name),
+                self.policy
+            ),
+            None => write!(f, "{} {} ({})", self.kind, escape(&self.name), self.policy),
         }
     }
 }
@@ -178,9 +187,10 @@ impl Intent {
         self.routes.iter().filter(|r| !r.unreachable)
     }
 
-    /// Sorts every list and recomputes the hash. The hash covers the redacted document, so it
-    /// shows whether a password is set but never depends on (or leaks) its value; the rendered
-    /// files, compared byte for byte, catch a password change.
+    /// Sorts every list and recomputes the hash. The hash covers the redacted document and a
+    /// digest of the password ([`password_digest`]), so that a password change changes it (the
+    /// daemons reset sessions for it; `diff` must not call it "no changes") while the printed hash
+    /// reveals nothing a guesser could test cheaply.
     pub fn seal(&mut self) {
         self.neighbors.sort_by_key(|n| n.address);
         self.routes.sort_by_key(|r| (r.family, r.prefix));
@@ -198,6 +208,14 @@ impl Intent {
         // strings, numbers and addresses cannot fail.
         let mut hasher = HashWriter(Sha256::new());
         let _ = serde_json::to_writer(&mut hasher, self);
+        if let Some(p) = &self.bgp.password {
+            let salt = format!(
+                "bgpgen/v1 intent password {} {}",
+                self.speaker.router_id, self.speaker.local_as
+            );
+            hasher.0.update(b"\npassword:");
+            hasher.0.update(password_digest(p, &salt));
+        }
         let digest = hasher.0.finalize();
         let mut hex = String::with_capacity(7 + 64);
         hex.push_str("sha256:");
@@ -226,6 +244,38 @@ impl Intent {
     pub fn to_yaml(&self, show_secrets: bool) -> String {
         crate::source::yaml::to_string(&self.to_json_value(show_secrets))
     }
+}
+
+/// PBKDF2-HMAC-SHA256 rounds of [`password_digest`]: tens of milliseconds per guess (computed
+/// once per password and speaker, then memoized), where a bare SHA-256 would let a GPU test
+/// billions of guesses a second against the printed hash. It cannot make a weak password strong
+/// (and TCP MD5 signatures on the wire allow fast guessing anyway), but the hash, printed by
+/// `compile`, served on /intent and logged, is not the weakest place.
+const PASSWORD_ROUNDS: u32 = 100_000;
+
+/// The digest of a password that goes into the hash instead of the password: a slow, salted key
+/// derivation (not a keyed MAC with a key of bgpgen's own: any constant key is public, and a
+/// random one would make `compile` non-deterministic). The salt (router ID and AS) makes a
+/// precomputed table useless across speakers. Memoized: the sidecar seals an intent per change.
+fn password_digest(password: &Secret, salt: &str) -> [u8; 32] {
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<(String, Secret, [u8; 32])>> = Mutex::new(None);
+    if let Ok(last) = LAST.lock()
+        && let Some((s, p, d)) = last.as_ref()
+        && s == salt
+        && p == password
+    {
+        return *d;
+    }
+    let digest = pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(
+        password.expose().as_bytes(),
+        salt.as_bytes(),
+        PASSWORD_ROUNDS,
+    );
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((salt.to_string(), password.clone(), digest));
+    }
+    digest
 }
 
 /// Feeds what is written into a SHA-256.

@@ -3,6 +3,7 @@
 //! Data flows one way: source -> [`snapshot::Snapshot`] -> [`compile::compile`] ->
 //! [`intent::Intent`] -> render -> apply. The compile stage is pure.
 
+pub mod address;
 pub mod agent;
 pub mod compile;
 pub mod daemon;
@@ -24,3 +25,4 @@ pub mod snapshot;
 pub mod source;
 pub mod status;
 pub mod synth;
+pub mod text;

@@ -233,6 +233,8 @@ struct RunArgs {
     speaker: SpeakerArgs,
     #[command(flatten)]
     drive: DriveArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// At most one apply per DURATION (Go syntax: 100ms, 1s): a change after a quiet spell is
     /// applied at once; changes arriving within DURATION of the last apply are coalesced into one.
     #[arg(
@@ -274,6 +276,26 @@ struct InputArgs {
     options: Option<PathBuf>,
     #[command(flatten)]
     speaker: SpeakerArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// How much input is read (DESIGN section 9, "input is bounded").
+#[derive(Args, Clone, Copy)]
+struct LimitArgs {
+    /// Largest manifest file read, in bytes; a larger one is refused before it is read. JSON
+    /// above 16 MiB is streamed and may be this large; YAML (and smaller JSON) is parsed from
+    /// memory and is held to 3/8 of it (192 MiB at the default).
+    #[arg(long, value_name = "BYTES", default_value_t = bgpgen::source::input::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
+}
+
+impl LimitArgs {
+    fn limits(self) -> bgpgen::source::input::Limits {
+        bgpgen::source::input::Limits {
+            max_bytes: self.max_input_bytes,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -357,6 +379,8 @@ struct DiffArgs {
     speaker: SpeakerArgs,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// An error for the user, with the exit code it maps to.
@@ -389,7 +413,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            // Each line escaped: a message can quote a file name or an object from the input.
+            for (i, line) in f.message.lines().enumerate() {
+                let line = bgpgen::text::escape(line);
+                if i == 0 {
+                    eprintln!("error: {line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
             ExitCode::from(f.code)
         }
     }
@@ -397,30 +429,44 @@ fn main() -> ExitCode {
 
 /// Loads manifests and options and compiles them: the shared front half of every command.
 fn load_and_compile(input: &InputArgs) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
-    compile_from(&input.files, input.options.as_deref(), &input.speaker)
+    compile_from(
+        &input.files,
+        input.options.as_deref(),
+        &input.speaker,
+        input.limits,
+    )
 }
 
 fn compile_from(
     files: &[PathBuf],
     options: Option<&std::path::Path>,
     speaker: &SpeakerArgs,
+    limits: LimitArgs,
 ) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
-    let snapshot = manifests::load(files).map_err(Failure::invalid)?;
+    let snapshot = manifests::load_with(files, limits.limits()).map_err(Failure::invalid)?;
     let mut args = speaker.clone();
     if let Some(path) = options {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::invalid(format!("options file {}: {e}", path.display())))?;
+        let text = bgpgen::source::input::read_options_file(path)
+            .map_err(|e| Failure::invalid(format!("options file {}: {e}", escape_path(path))))?;
         let from_file = SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
             .map_err(Failure::invalid)?;
         args = args.or(from_file);
     }
-    let resolved = resolve(&args, &Env::from_process(), &snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })
+    let resolved = resolve(
+        &args,
+        &Env::from_process(),
+        &snapshot,
+        &bgpgen::source::input::read_password_file,
+    )
     .map_err(Failure::invalid)?;
     let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
     print_diagnostics(&intent.diagnostics);
     Ok((snapshot, resolved.options, intent))
+}
+
+/// A path for a message (it can hold any byte, newlines included).
+fn escape_path(path: &std::path::Path) -> String {
+    bgpgen::text::escape(&path.display().to_string()).into_owned()
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic]) {
@@ -558,9 +604,17 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
         let mut stale = String::new();
         for f in &real.files {
             let path = dir.join(&f.name);
-            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            // A missing file is stale; a link, FIFO or device in its place is refused.
+            let current = output::read_own(&path)
+                .map_err(|e| Failure::invalid(e.to_string()))?
+                .unwrap_or_default();
             if current != f.contents {
-                stale.push_str(&diff::unified_text(&f.name, &current, &f.contents));
+                stale.push_str(&diff::check_text(
+                    &f.name,
+                    &current,
+                    &f.contents,
+                    args.backend.show_secrets,
+                ));
             }
         }
         if stale.is_empty() {
@@ -572,22 +626,32 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
             message: format!("{} is not up to date with the input", dir.display()),
         });
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", dir.display())))?;
+    output::create_dir(dir)
+        .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", escape_path(dir))))?;
     for f in &real.files {
         let path = dir.join(&f.name);
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(f.contents.as_str()) {
+        if output::read_own(&path).ok().flatten().as_deref() == Some(f.contents.as_str()) {
             continue;
         }
         output::write_atomic(&path, &f.contents, f.secret)
-            .map_err(|e| Failure::invalid(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| Failure::invalid(format!("cannot write {}: {e}", escape_path(&path))))?;
     }
     Ok(())
 }
 
 fn run_diff(args: DiffArgs) -> Result<(), Failure> {
-    let (_, _, from) = compile_from(&args.from, args.options.as_deref(), &args.speaker)?;
-    let (_, _, to) = compile_from(&args.to, args.options.as_deref(), &args.speaker)?;
+    let (_, _, from) = compile_from(
+        &args.from,
+        args.options.as_deref(),
+        &args.speaker,
+        args.limits,
+    )?;
+    let (_, _, to) = compile_from(
+        &args.to,
+        args.options.as_deref(),
+        &args.speaker,
+        args.limits,
+    )?;
     let show = args.backend.show_secrets;
     let a = render_with(&from, &args.backend, show)?;
     let b = render_with(&to, &args.backend, show)?;
@@ -624,8 +688,8 @@ fn merged_args(
 ) -> Result<SpeakerArgs, Failure> {
     let mut args = speaker.clone();
     if let Some(path) = options {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::invalid(format!("options file {}: {e}", path.display())))?;
+        let text = bgpgen::source::input::read_options_file(path)
+            .map_err(|e| Failure::invalid(format!("options file {}: {e}", escape_path(path))))?;
         args = args.or(
             SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
                 .map_err(Failure::invalid)?,
@@ -662,7 +726,8 @@ fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, F
 
 fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
     init_logging();
-    let snapshot = manifests::load(&args.input.files).map_err(Failure::invalid)?;
+    let snapshot = manifests::load_with(&args.input.files, args.input.limits.limits())
+        .map_err(Failure::invalid)?;
     let config = args.drive.agent_config(
         &args.input.speaker,
         args.input.options.clone(),
@@ -732,7 +797,7 @@ fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
         let source = match &args.manifests {
             Some(dir) => {
                 tracing::info!(backend = %args.drive.backend, manifests = %dir.display(), metrics = %args.metrics_addr, "bgpgen sidecar started");
-                bgpgen::source::watch::watch_dir(dir.clone(), &also, debounce)
+                bgpgen::source::watch::watch_dir(dir.clone(), &also, debounce, args.limits.limits())
                     .map_err(|e| Failure::invalid(format!("--manifests {}: {e}", dir.display())))?
             }
             None => {

@@ -268,6 +268,12 @@ struct RouteCtx {
 
 fn source_comment(sources: &[Source]) -> String {
     let first = sources.first().map(ToString::to_string).unwrap_or_default();
+    // Bounded: a name from a manifest can be any length (the API server allows 253 characters).
+    let first: String = if first.chars().count() > 160 {
+        first.chars().take(160).chain("...".chars()).collect()
+    } else {
+        first
+    };
     let text = match sources.len() {
         0 | 1 => first,
         n => format!("{first} +{} more", n - 1),

@@ -12,9 +12,11 @@ use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use thiserror::Error;
 
+use crate::address;
 use crate::duration::parse_go_duration;
 use crate::kubeovn::{IptablesEip, Subnet, VpcNatGateway};
 use crate::model::{BGP_ANNOTATION, BgpAnnotation, Kind, ObjectRef};
+use crate::text;
 
 /// Label Kube-OVN puts on an IptablesEIP to name the NAT gateway it is attached to.
 pub const NAT_GW_NAME_LABEL: &str = "ovn.kubernetes.io/vpc-nat-gw-name";
@@ -36,9 +38,10 @@ pub fn is_read_label(key: &str) -> bool {
     key == NAT_GW_NAME_LABEL
 }
 
-/// A field of an object that does not hold what it must.
+/// A field of an object that does not hold what it must. Shown escaped and bounded: the field
+/// name can hold an annotation key, the message a parser's quote of the value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{field}: {message}")]
+#[error("{}: {}", text::escape(field), text::message(message))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -70,6 +73,9 @@ pub struct Snapshot {
     pub subnets: BTreeMap<String, SubnetInfo>,
     pub eips: BTreeMap<String, EipInfo>,
     pub gateways: BTreeMap<String, GatewayInfo>,
+    /// What the source skipped and why (a FIFO in a watched directory, a symlink loop), already
+    /// escaped: compile turns each into a warning.
+    pub input_warnings: Vec<String>,
 }
 
 /// One object of any kind, as the sources hand it to the snapshot.
@@ -173,14 +179,34 @@ pub struct NodeInfo {
     pub internal_ips: Vec<IpAddr>,
 }
 
-/// Why a pod is not alive (Kube-OVN skips these).
+/// Whether Kube-OVN considers a pod alive (its IP stays allocated), as kube-ovn's `isPodAlive`
+/// (`pkg/speaker/utils.go`) decides: only these three cases are not. A pod being deleted is still
+/// alive: it may serve during its grace period, and its IP is released when it is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
     Alive,
+    /// Phase Succeeded and restartPolicy other than Always.
     Succeeded,
+    /// Phase Failed and restartPolicy Never.
     Failed,
+    /// Phase Failed with reason Evicted.
     Evicted,
-    Terminating,
+}
+
+impl Liveness {
+    /// kube-ovn's isPodAlive. An absent restartPolicy compares as the empty string, as in Go: the
+    /// API server always sets it, so only hand-written manifests lack it.
+    pub fn of(phase: &str, reason: &str, restart_policy: &str) -> Liveness {
+        if phase == "Succeeded" && restart_policy != "Always" {
+            Liveness::Succeeded
+        } else if phase == "Failed" && restart_policy == "Never" {
+            Liveness::Failed
+        } else if phase == "Failed" && reason == "Evicted" {
+            Liveness::Evicted
+        } else {
+            Liveness::Alive
+        }
+    }
 }
 
 /// One network attachment of a pod: the provider's IPs and the subnet (logical switch) they are in.
@@ -192,6 +218,20 @@ pub struct Attachment {
     pub ips: Vec<IpAddr>,
     /// True when the IPs came from `status.podIPs` rather than the Kube-OVN annotation.
     pub from_status: bool,
+    /// Values that are not IP addresses (at most [`text::QUOTE_CHARS`] characters each), kept
+    /// for the warning: the object is not refused for them, its other addresses still count.
+    pub unparsable: Box<[Box<str>]>,
+}
+
+impl Attachment {
+    /// The field the IPs came from, for messages.
+    pub fn field(&self) -> String {
+        if self.from_status {
+            "status.podIPs".to_string()
+        } else {
+            format!("metadata.annotations[{}{IP_ADDRESS_SUFFIX}]", self.provider)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +259,10 @@ pub struct ServiceInfo {
     /// True when `spec.clusterIP` is `None` (headless).
     pub headless: bool,
     pub cluster_ips: Vec<IpAddr>,
+    /// The field `cluster_ips` came from: `spec.clusterIPs`, or `spec.clusterIP` without it.
+    pub ips_field: &'static str,
+    /// Values that are not IP addresses, kept (bounded) for the warning.
+    pub unparsable: Box<[Box<str>]>,
 }
 
 /// The `Ready` condition of a Subnet.
@@ -238,7 +282,11 @@ pub struct SubnetInfo {
     pub uid: Option<String>,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
+    /// Every CIDR of `spec.cidrBlock` that parses, host bits as written (compile says what is
+    /// wrong with one); pods' IPs are checked against them.
     pub cidrs: Vec<IpNet>,
+    /// Parts of `spec.cidrBlock` that are not CIDRs, kept (bounded) for the warning.
+    pub unparsable: Box<[Box<str>]>,
     pub nat_outgoing: bool,
     pub readiness: Readiness,
 }
@@ -251,6 +299,8 @@ pub struct EipInfo {
     pub bgp: Option<BgpAnnotation>,
     pub v4: Option<Ipv4Addr>,
     pub v6: Option<Ipv6Addr>,
+    /// `(field, value)` of `spec.v4ip`/`spec.v6ip` values that are not addresses of their family.
+    pub unparsable: Box<[(&'static str, Box<str>)]>,
     pub ready: bool,
     /// The `ovn.kubernetes.io/vpc-nat-gw-name` label.
     pub gateway: Option<String>,
@@ -298,42 +348,43 @@ fn bgp_annotation(meta: &ObjectMeta) -> Option<BgpAnnotation> {
         .map(|v| BgpAnnotation::parse(v))
 }
 
-/// Parses one IP address, accepting the surrounding whitespace `kubectl annotate` users add.
+/// Parses one IP address (strictly, see [`address::parse_ip`]), accepting the surrounding
+/// whitespace `kubectl annotate` users add.
 pub fn parse_ip(field: &str, value: &str) -> Result<IpAddr, FieldError> {
-    value
-        .trim()
-        .parse::<IpAddr>()
-        .map_err(|_| field_error(field, format!("{value:?} is not an IP address")))
-}
-
-/// Parses a comma-separated list of IP addresses (Kube-OVN's dual-stack notation).
-pub fn parse_ip_list(field: &str, value: &str) -> Result<Vec<IpAddr>, FieldError> {
-    value
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| parse_ip(field, s))
-        .collect()
-}
-
-/// Parses a CIDR and insists on a network address: the daemons reject `10.16.0.5/16`.
-pub fn parse_cidr(field: &str, value: &str) -> Result<IpNet, FieldError> {
-    let value = value.trim();
-    let net: IpNet = crate::model::parse_cidr_strict(value).ok_or_else(|| {
+    address::parse_ip(value).ok_or_else(|| {
         field_error(
             field,
-            format!("{value:?} is not a CIDR (e.g. 10.16.0.0/16)"),
+            format!("{} is not an IP address", text::quote(value)),
         )
-    })?;
-    if net.trunc() != net {
-        return Err(field_error(
-            field,
-            format!(
-                "{value:?} has host bits set; the network is {}",
-                net.trunc()
-            ),
-        ));
+    })
+}
+
+/// A comma-separated list of IP addresses (Kube-OVN's dual-stack notation), split into the
+/// addresses and the parts that are not addresses. An unparsable part is not an error: the rules
+/// skip it with a warning (kube-ovn skips it too), so one bad value never refuses the object, the
+/// file or the cluster, whichever source read it.
+pub fn split_ip_list<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> (Vec<IpAddr>, Box<[Box<str>]>) {
+    let mut ips = Vec::new();
+    let mut bad = Vec::new();
+    for part in values.into_iter().filter(|s| !s.trim().is_empty()) {
+        match address::parse_ip(part) {
+            Some(ip) => ips.push(ip),
+            None => bad.push(text::keep(part)),
+        }
     }
-    Ok(net)
+    (ips, bad.into_boxed_slice())
+}
+
+/// Parses a CIDR (strictly, see [`address::parse_cidr`]); host bits are kept as written.
+pub fn parse_cidr(field: &str, value: &str) -> Result<IpNet, FieldError> {
+    address::parse_cidr(value).ok_or_else(|| {
+        field_error(
+            field,
+            format!("{} is not a CIDR (e.g. 10.16.0.0/16)", text::quote(value)),
+        )
+    })
 }
 
 impl NodeInfo {
@@ -345,12 +396,13 @@ impl NodeInfo {
             .and_then(|s| s.addresses.as_ref())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        for (i, addr) in addresses.iter().enumerate() {
-            if addr.type_ == "InternalIP" {
-                internal_ips.push(parse_ip(
-                    &format!("status.addresses[{i}].address"),
-                    &addr.address,
-                )?);
+        // No rule announces a node's address; one that does not parse is left out rather than
+        // refusing the node.
+        for addr in addresses {
+            if addr.type_ == "InternalIP"
+                && let Some(ip) = address::parse_ip(&addr.address)
+            {
+                internal_ips.push(ip);
             }
         }
         Ok(NodeInfo {
@@ -367,17 +419,8 @@ impl PodInfo {
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
         let reason = status.and_then(|s| s.reason.as_deref()).unwrap_or("");
-        let liveness = if meta.deletion_timestamp.is_some() {
-            Liveness::Terminating
-        } else if phase == "Failed" && reason == "Evicted" {
-            Liveness::Evicted
-        } else if phase == "Failed" {
-            Liveness::Failed
-        } else if phase == "Succeeded" {
-            Liveness::Succeeded
-        } else {
-            Liveness::Alive
-        };
+        let restart_policy = spec.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
+        let liveness = Liveness::of(phase, reason, restart_policy);
 
         let empty = Default::default();
         let annotations = meta.annotations.as_ref().unwrap_or(&empty);
@@ -389,7 +432,7 @@ impl PodInfo {
             if provider.is_empty() || provider.contains('/') {
                 continue;
             }
-            let ips = parse_ip_list(&format!("metadata.annotations[{key}]"), value)?;
+            let (ips, unparsable) = split_ip_list(value.split(','));
             let subnet = annotations
                 .get(&format!("{provider}{LOGICAL_SWITCH_SUFFIX}"))
                 .filter(|s| !s.is_empty())
@@ -399,6 +442,7 @@ impl PodInfo {
                 subnet,
                 ips,
                 from_status: false,
+                unparsable,
             });
         }
         if attachments.is_empty() {
@@ -408,20 +452,17 @@ impl PodInfo {
                 .get(LOGICAL_SWITCH_ANNOTATION)
                 .filter(|s| !s.is_empty())
             {
-                let mut ips = Vec::new();
-                if let Some(pod_ips) = status.and_then(|s| s.pod_ips.as_ref()) {
-                    for (i, ip) in pod_ips.iter().enumerate() {
-                        ips.push(parse_ip(&format!("status.podIPs[{i}].ip"), &ip.ip)?);
-                    }
-                } else if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
-                    ips.push(parse_ip("status.podIP", ip)?);
-                }
-                if !ips.is_empty() {
+                let (ips, unparsable) = match status.and_then(|s| s.pod_ips.as_ref()) {
+                    Some(pod_ips) => split_ip_list(pod_ips.iter().map(|ip| ip.ip.as_str())),
+                    None => split_ip_list(status.and_then(|s| s.pod_ip.as_deref())),
+                };
+                if !ips.is_empty() || !unparsable.is_empty() {
                     attachments.push(Attachment {
                         provider: "ovn".to_string(),
                         subnet: Some(subnet.clone()),
                         ips,
                         from_status: true,
+                        unparsable,
                     });
                 }
             }
@@ -457,22 +498,18 @@ impl ServiceInfo {
             .unwrap_or_else(|| "ClusterIP".to_string());
         let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref()).unwrap_or("");
         let headless = cluster_ip == "None";
-        let mut cluster_ips = Vec::new();
-        if !headless {
-            match spec.and_then(|s| s.cluster_ips.as_ref()) {
-                Some(ips) if !ips.is_empty() => {
-                    for (i, ip) in ips.iter().enumerate() {
-                        if ip != "None" {
-                            cluster_ips.push(parse_ip(&format!("spec.clusterIPs[{i}]"), ip)?);
-                        }
-                    }
-                }
-                _ if !cluster_ip.is_empty() => {
-                    cluster_ips.push(parse_ip("spec.clusterIP", cluster_ip)?);
-                }
-                _ => {}
+        let (cluster_ips, unparsable, ips_field) = match spec.and_then(|s| s.cluster_ips.as_ref()) {
+            _ if headless => (Vec::new(), Box::default(), "spec.clusterIP"),
+            Some(ips) if !ips.is_empty() => {
+                let (ips, bad) =
+                    split_ip_list(ips.iter().map(String::as_str).filter(|ip| *ip != "None"));
+                (ips, bad, "spec.clusterIPs")
             }
-        }
+            _ => {
+                let (ips, bad) = split_ip_list([cluster_ip]);
+                (ips, bad, "spec.clusterIP")
+            }
+        };
         Ok(ServiceInfo {
             uid: svc.metadata.uid.clone(),
             namespace: namespace_of(&svc.metadata),
@@ -481,6 +518,8 @@ impl ServiceInfo {
             service_type,
             headless,
             cluster_ips,
+            ips_field,
+            unparsable,
         })
     }
 }
@@ -488,13 +527,17 @@ impl ServiceInfo {
 impl SubnetInfo {
     pub fn from_kubeovn(subnet: &Subnet) -> Result<SubnetInfo, FieldError> {
         let mut cidrs = Vec::new();
+        let mut unparsable = Vec::new();
         for part in subnet
             .spec
             .cidr_block
             .split(',')
             .filter(|s| !s.trim().is_empty())
         {
-            cidrs.push(parse_cidr("spec.cidrBlock", part)?);
+            match address::parse_cidr(part) {
+                Some(net) => cidrs.push(net),
+                None => unparsable.push(text::keep(part)),
+            }
         }
         let readiness = match &subnet.status {
             None => Readiness::NoStatus,
@@ -511,6 +554,7 @@ impl SubnetInfo {
             name: name_of(&subnet.metadata)?,
             bgp: bgp_annotation(&subnet.metadata),
             cidrs,
+            unparsable: unparsable.into_boxed_slice(),
             nat_outgoing: subnet.spec.nat_outgoing,
             readiness,
         })
@@ -519,26 +563,34 @@ impl SubnetInfo {
 
 impl EipInfo {
     pub fn from_kubeovn(eip: &IptablesEip) -> Result<EipInfo, FieldError> {
-        let v4 =
-            match eip.spec.v4ip.trim() {
-                "" => None,
-                s => Some(s.parse::<Ipv4Addr>().map_err(|_| {
-                    field_error("spec.v4ip", format!("{s:?} is not an IPv4 address"))
-                })?),
-            };
-        let v6 =
-            match eip.spec.v6ip.trim() {
-                "" => None,
-                s => Some(s.parse::<Ipv6Addr>().map_err(|_| {
-                    field_error("spec.v6ip", format!("{s:?} is not an IPv6 address"))
-                })?),
-            };
+        let mut unparsable = Vec::new();
+        let v4 = match eip.spec.v4ip.trim() {
+            "" => None,
+            s => match address::parse_ip(s) {
+                Some(IpAddr::V4(v4)) => Some(v4),
+                _ => {
+                    unparsable.push(("spec.v4ip", text::keep(s)));
+                    None
+                }
+            },
+        };
+        let v6 = match eip.spec.v6ip.trim() {
+            "" => None,
+            s => match address::parse_ip(s) {
+                Some(IpAddr::V6(v6)) => Some(v6),
+                _ => {
+                    unparsable.push(("spec.v6ip", text::keep(s)));
+                    None
+                }
+            },
+        };
         Ok(EipInfo {
             uid: eip.metadata.uid.clone(),
             name: name_of(&eip.metadata)?,
             bgp: bgp_annotation(&eip.metadata),
             v4,
             v6,
+            unparsable: unparsable.into_boxed_slice(),
             ready: eip.status.ready,
             gateway: eip
                 .metadata

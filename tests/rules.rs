@@ -432,51 +432,511 @@ fn pod_ips_of_every_provider_with_their_own_subnet() {
     );
 }
 
+/// kube-ovn's isPodAlive (`pkg/speaker/utils.go`) case by case, with the cases of its
+/// `TestCollectPodExpectedPrefixes` ("dead pod is skipped": Failed + Never): a pod is not alive
+/// only when Succeeded with a restartPolicy other than Always, Failed with Never, or Failed with
+/// reason Evicted. Everything else is announced, a pod being deleted included.
 #[test]
-fn pods_that_are_not_alive_are_skipped() {
+fn pods_are_announced_exactly_while_kube_ovn_considers_them_alive() {
+    // (case, phase, restartPolicy, reason, deletionTimestamp, announced)
     let cases = [
-        ("succeeded", "", "  phase: Succeeded\n", ""),
-        ("failed", "", "  phase: Failed\n", ""),
-        ("evicted", "", "  phase: Failed\n  reason: Evicted\n", ""),
+        ("running", "Running", Some("Always"), None, false, true),
+        ("pending", "Pending", Some("Always"), None, false, true),
+        ("no phase", "", None, None, false, true),
+        ("unknown", "Unknown", Some("Always"), None, false, true),
         (
-            "deleting",
-            "  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n",
-            "  phase: Running\n",
-            "",
+            "succeeded, Never",
+            "Succeeded",
+            Some("Never"),
+            None,
+            false,
+            false,
         ),
-        ("hostnet", "", "  phase: Running\n", "  hostNetwork: true\n"),
+        (
+            "succeeded, OnFailure",
+            "Succeeded",
+            Some("OnFailure"),
+            None,
+            false,
+            false,
+        ),
+        (
+            "succeeded, no policy",
+            "Succeeded",
+            None,
+            None,
+            false,
+            false,
+        ),
+        (
+            "succeeded, Always",
+            "Succeeded",
+            Some("Always"),
+            None,
+            false,
+            true,
+        ),
+        (
+            "failed, Never (kube-ovn's dead pod)",
+            "Failed",
+            Some("Never"),
+            None,
+            false,
+            false,
+        ),
+        (
+            "failed, OnFailure",
+            "Failed",
+            Some("OnFailure"),
+            None,
+            false,
+            true,
+        ),
+        (
+            "failed, Always, NodeShutdown",
+            "Failed",
+            Some("Always"),
+            Some("NodeShutdown"),
+            false,
+            true,
+        ),
+        (
+            "failed, Always, Terminated",
+            "Failed",
+            Some("Always"),
+            Some("Terminated"),
+            false,
+            true,
+        ),
+        ("failed, no policy", "Failed", None, None, false, true),
+        (
+            "evicted, Always",
+            "Failed",
+            Some("Always"),
+            Some("Evicted"),
+            false,
+            false,
+        ),
+        (
+            "evicted, OnFailure",
+            "Failed",
+            Some("OnFailure"),
+            Some("Evicted"),
+            false,
+            false,
+        ),
+        (
+            "evicted while running is not evicted",
+            "Running",
+            Some("Always"),
+            Some("Evicted"),
+            false,
+            true,
+        ),
+        (
+            "terminating, running",
+            "Running",
+            Some("Always"),
+            None,
+            true,
+            true,
+        ),
+        (
+            "terminating, succeeded",
+            "Succeeded",
+            Some("Never"),
+            None,
+            true,
+            false,
+        ),
     ];
-    for (name, meta, status, spec) in cases {
+    for (case, phase, restart, reason, deleting, announced) in cases {
+        let mut status = String::new();
+        if !phase.is_empty() {
+            status.push_str(&format!("  phase: {phase}\n"));
+        }
+        if let Some(r) = reason {
+            status.push_str(&format!("  reason: {r}\n"));
+        }
+        if status.is_empty() {
+            status.push_str("  hostIP: 192.0.2.1\n");
+        }
+        let spec = restart
+            .map(|r| format!("  restartPolicy: {r}\n"))
+            .unwrap_or_default();
+        let meta = if deleting {
+            "  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n  deletionGracePeriodSeconds: 30\n"
+        } else {
+            ""
+        };
         let yaml = [
             ready_subnet(),
             pod(PodSpec {
-                name,
                 bgp: Some("true"),
                 extra_meta: meta,
-                status,
-                extra_spec: spec,
+                extra_spec: &spec,
+                status: &status,
                 ..POD
             }),
         ]
         .concat();
-        assert!(
-            routes(&compile_extra(&yaml, &[])).is_empty(),
-            "{name} must be skipped"
-        );
+        let want: &[&str] = if announced {
+            &["10.16.0.5/32 ipv4-unicast [Pod default/p (cluster)]"]
+        } else {
+            &[]
+        };
+        assert_eq!(routes(&compile_extra(&yaml, &[])), want, "{case}");
     }
-    // Pending and Running pods are alive.
+    // Host-network pods are never announced, whatever they say.
     let yaml = [
         ready_subnet(),
         pod(PodSpec {
             bgp: Some("true"),
-            status: "  phase: Pending\n",
+            extra_spec: "  hostNetwork: true\n",
+            ..POD
+        }),
+    ]
+    .concat();
+    assert!(routes(&compile_extra(&yaml, &[])).is_empty());
+}
+
+// ---- Addresses no router should receive (DESIGN section 2) ----
+
+/// The routes and the warnings of a manifest.
+fn routes_and_warnings(yaml: &str, extra: &[&str]) -> (Vec<String>, Vec<String>) {
+    let intent = compile_extra(yaml, extra);
+    (routes(&intent), diags(&intent, Level::Warning))
+}
+
+const ANN: &str = "metadata.annotations[ovn.kubernetes.io/ip_address]";
+
+#[test]
+fn pod_addresses_no_router_should_receive_are_skipped_with_a_warning_and_the_rest_announced() {
+    // Issue 11's inputs: each in an announced subnet next to a good pod.
+    let subnet = subnet(
+        "s",
+        "10.16.0.0/16,fd00:10:16::/64",
+        Some("true"),
+        Some(true),
+        false,
+    );
+    let cases = [
+        ("fe80::5", "link-local (fe80::/10)"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified (::)"),
+        ("::1", "loopback (::1)"),
+        ("127.0.0.1", "loopback (127.0.0.0/8)"),
+        ("169.254.3.4", "link-local (169.254.0.0/16)"),
+        ("224.0.0.5", "multicast (224.0.0.0/4)"),
+        ("ff02::1", "multicast (ff00::/8)"),
+        ("255.255.255.255", "the broadcast address"),
+        ("::ffff:10.16.0.5", "IPv4-mapped IPv6"),
+    ];
+    for (ip, what) in cases {
+        let yaml = [
+            subnet.clone(),
+            pod(PodSpec {
+                name: "bad",
+                ips: ip,
+                ..POD
+            }),
+            pod(PodSpec {
+                name: "good",
+                ips: "10.16.0.6",
+                ..POD
+            }),
+        ]
+        .concat();
+        let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+        assert_eq!(
+            routes,
+            [
+                "10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]",
+                "10.16.0.6/32 ipv4-unicast [Pod default/good (cluster)]",
+                "fd00:10:16::/64 ipv6-unicast [Subnet s (cluster)]",
+            ],
+            "{ip}"
+        );
+        assert_eq!(warnings.len(), 1, "{ip}: {warnings:?}");
+        let w = &warnings[0];
+        assert!(
+            w.starts_with(&format!(
+                "Pod/default/bad: not announced: {ANN}: the address is "
+            )) && w.contains(what)
+                && w.ends_with("which no router should receive"),
+            "{ip}: {w}"
+        );
+    }
+}
+
+#[test]
+fn an_unparsable_pod_address_is_skipped_with_a_warning_not_an_error_for_the_cluster() {
+    // One pod with a garbage ip_address used to make `compile` exit 2 for everyone.
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            name: "bad",
+            bgp: Some("true"),
+            ips: "10.16.0.300",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "half",
+            bgp: Some("true"),
+            ips: "10.16.0.7,not-an-ip",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "leading-zero",
+            bgp: Some("true"),
+            ips: "010.16.0.8",
+            ..POD
+        }),
+        pod(PodSpec {
+            name: "good",
+            bgp: Some("true"),
+            ips: "10.16.0.6",
+            ..POD
+        }),
+    ]
+    .concat();
+    let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+    assert_eq!(
+        routes,
+        [
+            "10.16.0.6/32 ipv4-unicast [Pod default/good (cluster)]",
+            "10.16.0.7/32 ipv4-unicast [Pod default/half (cluster)]",
+        ]
+    );
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "Pod/default/bad: not announced: {ANN}: \"10.16.0.300\" is not an IP address or CIDR"
+            ),
+            format!(
+                "Pod/default/half: not announced: {ANN}: \"not-an-ip\" is not an IP address or CIDR"
+            ),
+            format!(
+                "Pod/default/leading-zero: not announced: {ANN}: \"010.16.0.8\" is not an IP address or CIDR"
+            ),
+        ]
+    );
+    // Not announced anyway (no policy): nothing to warn about.
+    let quiet = [
+        ready_subnet(),
+        pod(PodSpec {
+            ips: "garbage",
+            ..POD
+        }),
+    ]
+    .concat();
+    assert_eq!(routes_and_warnings(&quiet, &[]), (vec![], vec![]));
+}
+
+#[test]
+fn every_provider_and_the_status_fallback_go_through_the_same_rule() {
+    let attachment = "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: multi\n  namespace: default\n  annotations:\n    ovn.kubernetes.io/bgp: \"true\"\n    ovn.kubernetes.io/logical_switch: s\n    ovn.kubernetes.io/ip_address: 10.16.0.7\n    net1.default.ovn.kubernetes.io/logical_switch: att\n    net1.default.ovn.kubernetes.io/ip_address: \"fe80::7,172.30.0.7\"\nspec:\n  nodeName: node-1\nstatus:\n  phase: Running\n";
+    let fallback = "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: fb\n  namespace: default\n  annotations:\n    ovn.kubernetes.io/bgp: \"true\"\n    ovn.kubernetes.io/logical_switch: s\nspec:\n  nodeName: node-1\nstatus:\n  phase: Running\n  podIPs: [{ip: 127.0.0.1}, {ip: \"fd00:10:16::9\"}, {ip: nope}]\n";
+    let yaml = [
+        ready_subnet(),
+        subnet("att", "172.30.0.0/16", None, Some(true), false),
+        attachment.to_string(),
+        fallback.to_string(),
+    ]
+    .concat();
+    let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+    assert_eq!(
+        routes,
+        [
+            "10.16.0.7/32 ipv4-unicast [Pod default/multi (cluster)]",
+            "172.30.0.7/32 ipv4-unicast [Pod default/multi (cluster)]",
+            "fd00:10:16::9/128 ipv6-unicast [Pod default/fb (cluster)]",
+        ]
+    );
+    assert_eq!(
+        warnings,
+        [
+            "Pod/default/fb: not announced: status.podIPs: \"nope\" is not an IP address or CIDR",
+            "Pod/default/fb: not announced: status.podIPs: the address is loopback (127.0.0.0/8), which no router should receive",
+            "Pod/default/multi: not announced: metadata.annotations[net1.default.ovn.kubernetes.io/ip_address]: the address is link-local (fe80::/10), which no router should receive",
+        ]
+    );
+}
+
+#[test]
+fn a_pod_ip_outside_its_subnet_is_skipped_with_a_warning() {
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            name: "outside",
+            bgp: Some("true"),
+            ips: "10.17.0.5,fd00:10:16::5",
+            ..POD
+        }),
+    ]
+    .concat();
+    let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+    assert_eq!(
+        routes,
+        ["fd00:10:16::5/128 ipv6-unicast [Pod default/outside (cluster)]"]
+    );
+    assert_eq!(
+        warnings,
+        [format!(
+            "Pod/default/outside: not announced: {ANN}: the address is outside subnet s (10.16.0.0/16, fd00:10:16::/64)"
+        )]
+    );
+}
+
+#[test]
+fn subnet_cidrs_no_router_should_receive_are_skipped_with_a_warning() {
+    for (cidr, what) in [
+        ("fe80::/64", "link-local (fe80::/10)"),
+        ("0.0.0.0/0", "a default route (/0)"),
+        ("::/0", "a default route (/0)"),
+        ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
+        ("224.0.0.0/4", "multicast (224.0.0.0/4)"),
+        ("::ffff:10.0.0.0/104", "IPv4-mapped IPv6 (::ffff:0:0/96)"),
+    ] {
+        let yaml = [
+            subnet(
+                "bad",
+                &format!("10.16.0.0/16,{cidr}"),
+                Some("true"),
+                Some(true),
+                false,
+            ),
+            subnet("good", "10.20.0.0/16", Some("true"), Some(true), false),
+        ]
+        .concat();
+        let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+        assert_eq!(
+            routes,
+            [
+                "10.16.0.0/16 ipv4-unicast [Subnet bad (cluster)]",
+                "10.20.0.0/16 ipv4-unicast [Subnet good (cluster)]",
+            ],
+            "{cidr}"
+        );
+        assert_eq!(
+            warnings,
+            [format!(
+                "Subnet/bad: not announced: spec.cidrBlock: the address is {what}, which no router should receive"
+            )],
+            "{cidr}"
+        );
+    }
+    // Unparsable parts and host bits: the other parts still count.
+    let yaml = subnet(
+        "s",
+        "10.16.0.0/16,banana,10.17.0.5/16,010.18.0.0/16,10.19.0.0/08",
+        Some("true"),
+        Some(true),
+        false,
+    );
+    let (routes, warnings) = routes_and_warnings(&yaml, &[]);
+    assert_eq!(routes, ["10.16.0.0/16 ipv4-unicast [Subnet s (cluster)]"]);
+    assert_eq!(
+        warnings,
+        [
+            "Subnet/s: not announced: spec.cidrBlock: \"010.18.0.0/16\" is not an IP address or CIDR",
+            "Subnet/s: not announced: spec.cidrBlock: \"10.19.0.0/08\" is not an IP address or CIDR",
+            "Subnet/s: not announced: spec.cidrBlock: \"banana\" is not an IP address or CIDR",
+            "Subnet/s: not announced: spec.cidrBlock: host bits are set (the network is 10.17.0.0/16); write the network address",
+        ]
+    );
+}
+
+#[test]
+fn service_and_eip_addresses_go_through_the_same_rule() {
+    let yaml = [
+        service(
+            "bad",
+            Some("true"),
+            "ClusterIP",
+            "0.0.0.0",
+            Some("\"0.0.0.0\", \"::1\""),
+        ),
+        service("garbage", Some("true"), "ClusterIP", "10.96.0.999", None),
+        service("good", Some("true"), "ClusterIP", "10.96.0.10", None),
+    ]
+    .concat();
+    let (announced, warnings) = routes_and_warnings(&yaml, &["--announce-cluster-ip"]);
+    assert_eq!(
+        announced,
+        ["10.96.0.10/32 ipv4-unicast [Service default/good (cluster)]"]
+    );
+    assert_eq!(
+        warnings,
+        [
+            "Service/default/bad: not announced: spec.clusterIPs: the address is loopback (::1), which no router should receive",
+            "Service/default/bad: not announced: spec.clusterIPs: the address is unspecified (0.0.0.0/8, \"this network\"), which no router should receive",
+            "Service/default/garbage: not announced: spec.clusterIP: \"10.96.0.999\" is not an IP address or CIDR",
+        ]
+    );
+
+    let yaml = [
+        eip(
+            "bcast",
+            Some("gw1"),
+            Some("true"),
+            true,
+            "255.255.255.255",
+            "::ffff:10.0.0.1",
+        ),
+        eip(
+            "wrong-family",
+            Some("gw1"),
+            Some("true"),
+            true,
+            "fd00::1",
+            "172.20.0.9",
+        ),
+        eip(
+            "good",
+            Some("gw1"),
+            Some("true"),
+            true,
+            "172.20.0.10",
+            "ff05::1",
+        ),
+    ]
+    .concat();
+    let intent = compile_with(&yaml, NAT);
+    assert_eq!(
+        routes(&intent),
+        ["172.20.0.10/32 ipv4-unicast [IptablesEIP good (cluster)]"]
+    );
+    assert_eq!(
+        diags(&intent, Level::Warning),
+        [
+            "IptablesEIP/bcast: not announced: spec.v4ip: the address is the broadcast address (255.255.255.255), which no router should receive",
+            "IptablesEIP/bcast: not announced: spec.v6ip: the address is IPv4-mapped IPv6 (::ffff:0:0/96), which no router should receive",
+            "IptablesEIP/good: not announced: spec.v6ip: the address is multicast (ff00::/8), which no router should receive",
+            "IptablesEIP/wrong-family: not announced: spec.v4ip: \"fd00::1\" is not an IP address or CIDR",
+            "IptablesEIP/wrong-family: not announced: spec.v6ip: \"172.20.0.9\" is not an IP address or CIDR",
+        ]
+    );
+}
+
+#[test]
+fn explain_names_the_address_rule() {
+    let yaml = [
+        ready_subnet(),
+        pod(PodSpec {
+            name: "ll",
+            bgp: Some("true"),
+            ips: "fe80::5",
             ..POD
         }),
     ]
     .concat();
     assert_eq!(
-        routes(&compile_extra(&yaml, &[])),
-        ["10.16.0.5/32 ipv4-unicast [Pod default/p (cluster)]"]
+        explain_text(&yaml, &[], "fe80::5"),
+        format!(
+            "fe80::5/128 (ipv6-unicast): not announced\n  Pod default/ll: not announced: {ANN}: the address is link-local (fe80::/10), which no router should receive\n"
+        )
     );
 }
 
@@ -945,7 +1405,7 @@ fn explain_says_why_not() {
         ),
         (
             "pod/default/done",
-            "Pod default/done:\n  10.16.0.4/32: not announced: the pod is not alive (phase Succeeded)\n",
+            "Pod default/done:\n  10.16.0.4/32: not announced: the pod is not alive (phase Succeeded, restartPolicy not Always)\n",
         ),
         (
             "pod/default/bad",
@@ -987,4 +1447,60 @@ fn explain_says_why_not() {
         bgpgen::explain::explain(&snapshot, &resolved.options, &intent, &q).unwrap(),
         "fd00:10:16::6/128 (ipv6-unicast): not announced: no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop)\n  Pod default/v6: selected (policy cluster, annotation ovn.kubernetes.io/bgp=true) but not rendered: no neighbor carries ipv6-unicast (add a neighbor of that family or --extended-nexthop)\n  Subnet s (fd00:10:16::/64 covers fd00:10:16::6): not announced: no ovn.kubernetes.io/bgp annotation\n"
     );
+}
+
+/// The live source converts each object with the same function the manifest reader ends in
+/// (`PodInfo::from_k8s` and the like), and no address makes that conversion fail any more: the
+/// live source ignored a pod with an unparsable `ip_address` (keeping its previous version) while
+/// `compile` exited 2 for the whole cluster. Now both hold the same record, and compile decides.
+#[test]
+fn the_live_and_the_manifest_source_read_a_bad_address_the_same_way() {
+    use bgpgen::snapshot::{Object, PodInfo, ServiceInfo, SubnetInfo};
+    let pod_yaml = pod(PodSpec {
+        name: "bad",
+        bgp: Some("true"),
+        ips: "10.16.0.300,fe80::5,10.16.0.9",
+        ..POD
+    });
+    let from_manifest = load_texts([("p.yaml", pod_yaml.as_str())]).unwrap();
+    let k8s: k8s_openapi::api::core::v1::Pod =
+        serde_saphyr::from_str(pod_yaml.trim_start_matches("---\n")).unwrap();
+    let live = PodInfo::from_k8s(&k8s).expect("the live conversion does not refuse the pod");
+    assert_eq!(
+        Object::Pod(live),
+        Object::Pod(from_manifest.pods.values().next().unwrap().clone())
+    );
+
+    let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"type": "ClusterIP", "clusterIP": "banana", "clusterIPs": ["banana", "::1"]}
+    }))
+    .unwrap();
+    let live = ServiceInfo::from_k8s(&svc).unwrap();
+    assert_eq!(&*live.unparsable, [Box::from("banana")]);
+    let subnet: bgpgen::kubeovn::Subnet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kubeovn.io/v1", "kind": "Subnet",
+        "metadata": {"name": "s"}, "spec": {"cidrBlock": "10.16.0.0/16,010.1.0.0/16"}
+    }))
+    .unwrap();
+    let live = SubnetInfo::from_kubeovn(&subnet).unwrap();
+    assert_eq!(&*live.unparsable, [Box::from("010.1.0.0/16")]);
+
+    // The same intent from either origin (a ready subnet reads the same in both).
+    let yaml = [ready_subnet(), pod_yaml].concat();
+    let mut snapshot = load_texts([("t.yaml", yaml.as_str())]).unwrap();
+    let manifest = compile_extra(&yaml, &[]);
+    snapshot.origin = bgpgen::snapshot::Origin::Cluster;
+    let parsed = parse_speaker_args(BASE).unwrap();
+    let resolved = resolve(&parsed, &Env::default(), &snapshot, &|_| {
+        Err(std::io::Error::other("none"))
+    })
+    .unwrap();
+    let cluster = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    assert_eq!(routes(&manifest), routes(&cluster));
+    assert_eq!(
+        routes(&cluster),
+        ["10.16.0.9/32 ipv4-unicast [Pod default/bad (cluster)]"]
+    );
+    assert_eq!(manifest.diagnostics, cluster.diagnostics);
 }

@@ -92,7 +92,8 @@ fn file_path(options: &DaemonOptions, main: &str, file: &RenderedFile) -> PathBu
 /// True when every rendered file already has exactly this content on disk.
 pub fn unchanged_on_disk(options: &DaemonOptions, main: &str, rendered: &Rendered) -> bool {
     rendered.files.iter().all(|f| {
-        std::fs::read_to_string(file_path(options, main, f)).is_ok_and(|c| c == f.contents)
+        crate::output::read_own(&file_path(options, main, f))
+            .is_ok_and(|c| c.as_deref() == Some(f.contents.as_str()))
     })
 }
 
@@ -133,7 +134,10 @@ pub fn restore_previous(path: &Path) -> std::io::Result<()> {
     let mut prev = path.as_os_str().to_owned();
     prev.push(".prev");
     let prev = PathBuf::from(prev);
-    let contents = std::fs::read_to_string(&prev)?;
+    // Not through a link planted in place of `.prev`, never a FIFO.
+    let contents = crate::output::read_own(&prev)?.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no previous version kept")
+    })?;
     let secret = std::fs::metadata(&prev)
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o077 == 0)
         .unwrap_or(true);

@@ -25,7 +25,15 @@ pub enum SplitError<E> {
     /// The item callback refused an item.
     #[error("item {index}")]
     Item { index: usize, error: E },
+    /// One item, or the document without its items, is larger than [`MAX_PART`]: it would be
+    /// held whole in memory.
+    #[error("an object of more than {} MiB", MAX_PART >> 20)]
+    TooLarge,
 }
+
+/// The largest item (or rest of the document) held in memory at once. The API server stores at
+/// most 1.5 MiB per object; this leaves ample room and bounds what a hostile file costs.
+pub const MAX_PART: usize = 64 << 20;
 
 /// The bytes that open or close something, or separate: everything else outside strings is
 /// skipped.
@@ -142,6 +150,9 @@ pub fn split_list<R: BufRead, E>(
                         if sink == Sink::Item {
                             current.extend_from_slice(&buf[run..i]);
                             run = i;
+                            if current.len() > MAX_PART {
+                                return Err(SplitError::TooLarge);
+                            }
                             item(index, &current)
                                 .map_err(|error| SplitError::Item { index, error })?;
                             index += 1;
@@ -204,6 +215,12 @@ pub fn split_list<R: BufRead, E>(
         }
         flush(&mut sink, &buf[run..len], &mut skeleton, &mut current);
         reader.consume(len);
+        if skeleton.len() > MAX_PART || current.len() > MAX_PART {
+            return Err(SplitError::TooLarge);
+        }
+    }
+    if skeleton.len() > MAX_PART {
+        return Err(SplitError::TooLarge);
     }
     if !done || in_string {
         return Err(if started {
@@ -306,6 +323,20 @@ mod tests {
         for bad in ["", "[1]", "{} {}", r#"{"a": [}"#, r#"{"a": "x}"#, "{", "}"] {
             assert!(split(bad, 3).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_huge_item_or_document_is_refused_not_held() {
+        let big = format!(r#"{{"items":[{{"a":"{}"}}]}}"#, "x".repeat(MAX_PART + 10));
+        let r = split_list(BufReader::new(big.as_bytes()), |_, _| Ok::<(), ()>(()));
+        assert!(
+            matches!(r, Err(SplitError::TooLarge)),
+            "{:?}",
+            r.map(|s| s.len())
+        );
+        let big = format!(r#"{{"kind":"Pod","a":"{}"}}"#, "x".repeat(MAX_PART + 10));
+        let r = split_list(BufReader::new(big.as_bytes()), |_, _| Ok::<(), ()>(()));
+        assert!(matches!(r, Err(SplitError::TooLarge)));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -15,8 +14,10 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::snapshot::{FieldError, Object, Origin, Snapshot};
+use crate::source::input::{self, Limits};
 use crate::source::json_stream;
 use crate::source::wire::{AnyMeta, AnyObject, AnySpec, AnyStatus};
+use crate::text;
 
 /// Where in the input something is: file, document (1-based) and list item (0-based, as in
 /// `items[3]`).
@@ -29,7 +30,12 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: document {}", self.file, self.document)?;
+        write!(
+            f,
+            "{}: document {}",
+            text::escape(&self.file),
+            self.document
+        )?;
         if let Some(i) = self.item {
             write!(f, ", items[{i}]")?;
         }
@@ -37,19 +43,21 @@ impl fmt::Display for Location {
     }
 }
 
+/// Every part that comes from the input (file names, object names, parser messages) is escaped
+/// and bounded when shown ([`text`]): a file or an object cannot forge a line of the output.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", text::escape(path))]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: not valid YAML: {message}")]
+    #[error("{}: not valid YAML: {}", text::escape(file), text::message(message))]
     Syntax { file: String, message: String },
-    #[error("{location}: {message}")]
+    #[error("{location}: {}", text::message(message))]
     Document { location: Location, message: String },
-    #[error("{location}: {object}: {error}")]
+    #[error("{location}: {}: {error}", text::escape(object))]
     Object {
         location: Location,
         object: String,
@@ -78,28 +86,74 @@ impl fmt::Display for ManyErrors {
 /// Expands `-f` arguments into the files to read: directories recursively (`.yaml`, `.yml`,
 /// `.json`, sorted), files as given, `-` for stdin.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    Ok(expand(paths, &mut Vec::new())?
+        .into_iter()
+        .map(|f| f.path)
+        .collect())
+}
+
+/// A file to read, and whether a directory walk found it: a file given by name that is not a
+/// regular file is an error, one found in a directory is skipped with a warning.
+#[derive(Debug, Clone)]
+struct Found {
+    path: PathBuf,
+    in_dir: bool,
+}
+
+/// [`expand_paths`], noting what was skipped in `notes`. Every directory is read once: a
+/// directory reached again (a symlink loop, `ln -s . loop`, or a second link to it) is skipped,
+/// so two such links cost one extra stat, not an exponential walk.
+fn expand(paths: &[PathBuf], notes: &mut Vec<String>) -> Result<Vec<Found>, LoadError> {
     let mut out = Vec::new();
+    let mut visited = HashSet::new();
     for p in paths {
         if p.as_os_str() == "-" {
-            out.push(p.clone());
-        } else if p.is_dir() {
-            walk(p, &mut out)?;
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(LoadError::Io {
-                path: p.display().to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
+            out.push(Found {
+                path: p.clone(),
+                in_dir: false,
             });
+            continue;
+        }
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, &m, &mut visited, &mut out, notes)?,
+            Ok(_) => out.push(Found {
+                path: p.clone(),
+                in_dir: false,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LoadError::Io {
+                    path: p.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file or directory",
+                    ),
+                });
+            }
+            Err(source) => {
+                return Err(LoadError::Io {
+                    path: p.display().to_string(),
+                    source,
+                });
+            }
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+fn walk(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    visited: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<Found>,
+    notes: &mut Vec<String>,
+) -> Result<(), LoadError> {
+    if !visited.insert((meta.dev(), meta.ino())) {
+        notes.push(format!(
+            "{}: skipped: a directory already read (a symlink loop, or a second link to it)",
+            text::escape(&dir.display().to_string())
+        ));
+        return Ok(());
+    }
     let io = |source| LoadError::Io {
         path: dir.display().to_string(),
         source,
@@ -118,26 +172,44 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         if hidden {
             continue;
         }
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if matches!(
+        let manifest = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
-        ) {
-            out.push(path);
+        );
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => walk(&path, &m, visited, out, notes)?,
+            Ok(m) if manifest => match input::not_regular(m.file_type()) {
+                None => out.push(Found { path, in_dir: true }),
+                Some(what) => notes.push(format!(
+                    "{}: skipped: {what}, not a regular file",
+                    text::escape(&path.display().to_string())
+                )),
+            },
+            // A dangling link to a manifest is an error when read (its objects must not be
+            // dropped silently); anything else is not a manifest.
+            Err(_) if manifest => out.push(Found { path, in_dir: true }),
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// Reads every manifest named by `paths` into a snapshot.
+/// Reads every manifest named by `paths` into a snapshot, with the default [`Limits`].
 pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
-    let inputs = read_all(paths)?;
-    assemble(
+    load_with(paths, Limits::default())
+}
+
+/// [`load`] with the given limits (`--max-input-bytes`).
+pub fn load_with(paths: &[PathBuf], limits: Limits) -> Result<Snapshot, LoadError> {
+    let mut notes = Vec::new();
+    let inputs = read_all(paths, limits, &mut notes)?;
+    let mut snapshot = assemble(
         inputs
             .iter()
             .map(|(name, input)| (name.as_str(), parse_input(name, input))),
-    )
+    )?;
+    snapshot.input_warnings = notes;
+    Ok(snapshot)
 }
 
 /// Reads every manifest named by `paths` and checks its syntax only, keeping nothing: the floor
@@ -146,9 +218,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
 /// tree (what a reader without bgpgen's lean records would pay), then dropped.
 pub fn check_syntax(paths: &[PathBuf], tree: bool) -> Result<usize, LoadError> {
     let mut documents = 0;
-    for (name, input) in read_all(paths)? {
+    let limits = Limits::default();
+    for (name, input) in read_all(paths, limits, &mut Vec::new())? {
         // The floor reads the text whole, as the fastest reader of it would.
-        let text = input.into_text(&name)?;
+        let text = input.into_text(&name, limits)?;
         let syntax = |message| LoadError::Syntax {
             file: name.clone(),
             message,
@@ -178,11 +251,12 @@ fn yaml_count<T: serde::de::DeserializeOwned>(text: &str) -> Result<usize, Strin
         .map_err(|e| e.to_string())
 }
 
-/// A file as read: its text, or, for a JSON file too large to hold, where to stream it from.
+/// A file as read: its text, or, for a JSON file too large to hold, the open file to stream it
+/// from (never read whole).
 #[derive(Debug)]
 enum Input {
     Text(String),
-    Stream(PathBuf),
+    Stream(std::fs::File),
 }
 
 /// JSON files larger than this are streamed (json_stream): 100,000 pods are 250 MB of JSON, and
@@ -190,55 +264,94 @@ enum Input {
 const STREAM_ABOVE: u64 = 16 << 20;
 
 impl Input {
-    fn into_text(self, name: &str) -> Result<String, LoadError> {
+    /// The whole text (`parse --syntax-only`, the benchmark floor), within the limit.
+    fn into_text(self, name: &str, limits: Limits) -> Result<String, LoadError> {
         match self {
             Input::Text(text) => Ok(text),
-            Input::Stream(path) => std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-                path: name.to_string(),
-                source,
-            }),
+            Input::Stream(file) => {
+                input::read_limited(file, limits.max_bytes).map_err(|e| read_error(name, e))
+            }
         }
     }
 }
 
+fn read_error(name: &str, e: input::ReadError) -> LoadError {
+    LoadError::Io {
+        path: name.to_string(),
+        source: e.into(),
+    }
+}
+
 /// `(display name, input)` of every file named by `paths` (`-` is stdin).
-fn read_all(paths: &[PathBuf]) -> Result<Vec<(String, Input)>, LoadError> {
-    let files = expand_paths(paths)?;
+fn read_all(
+    paths: &[PathBuf],
+    limits: Limits,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, Input)>, LoadError> {
+    let files = expand(paths, notes)?;
     let mut inputs = Vec::with_capacity(files.len());
     for file in files {
-        let (name, text, _) = read_input(&file)?;
-        inputs.push((name, text));
+        if let Some((name, text, _)) = read_input(&file, limits, notes)? {
+            inputs.push((name, text));
+        }
     }
     Ok(inputs)
 }
 
-/// `(display name, input, stamp)` of one file; stdin has no stamp.
-fn read_input(file: &Path) -> Result<(String, Input, Option<Stamp>), LoadError> {
+/// `(display name, input, stamp)` of one file; stdin has no stamp. `None` for a file of a
+/// directory that turned out not to be a regular file when opened (skipped, noted).
+fn read_input(
+    found: &Found,
+    limits: Limits,
+    notes: &mut Vec<String>,
+) -> Result<Option<(String, Input, Option<Stamp>)>, LoadError> {
+    let file = found.path.as_path();
     if file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|source| LoadError::Io {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        return Ok(("<stdin>".to_string(), Input::Text(text), None));
+        let name = "<stdin>";
+        let text = input::read_limited(std::io::stdin().lock(), limits.max_bytes)
+            .map_err(|e| read_error(name, e))?;
+        if !is_json(name, &text) && text.len() as u64 > limits.max_whole_bytes() {
+            return Err(read_error(
+                name,
+                input::ReadError::TooLarge {
+                    size: text.len() as u64,
+                    limit: limits.max_whole_bytes(),
+                },
+            ));
+        }
+        return Ok(Some((name.to_string(), Input::Text(text), None)));
     }
-    let io = |source| LoadError::Io {
-        path: file.display().to_string(),
-        source,
+    let name = file.display().to_string();
+    let (f, meta) = match input::open_regular(file, limits.max_bytes) {
+        Ok(opened) => opened,
+        Err(input::ReadError::NotRegular(what)) if found.in_dir => {
+            notes.push(format!(
+                "{}: skipped: {what}, not a regular file",
+                text::escape(&name)
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(read_error(&name, e)),
     };
-    let mut f = std::fs::File::open(file).map_err(io)?;
     // The stamp of the file actually read (not of whatever the path names a moment later), taken
     // before reading: a write during the read leaves a newer stamp behind, or a racy one.
-    let stamp = f.metadata().ok().map(|m| Stamp::of(&m));
-    let name = file.display().to_string();
-    if name.ends_with(".json") && stamp.is_some_and(|s| s.len > STREAM_ABOVE) {
-        return Ok((name, Input::Stream(file.to_path_buf()), stamp));
+    let stamp = Some(Stamp::of(&meta));
+    if name.ends_with(".json") && meta.len() > STREAM_ABOVE {
+        return Ok(Some((name, Input::Stream(f), stamp)));
     }
-    let mut text = String::new();
-    f.read_to_string(&mut text).map_err(io)?;
-    Ok((name, Input::Text(text), stamp))
+    // Read whole and parsed from memory: held to the lower limit.
+    let whole = limits.max_whole_bytes();
+    if meta.len() > whole {
+        return Err(read_error(
+            &name,
+            input::ReadError::TooLarge {
+                size: meta.len(),
+                limit: whole,
+            },
+        ));
+    }
+    let text = input::read_limited(f, whole).map_err(|e| read_error(&name, e))?;
+    Ok(Some((name, Input::Text(text), stamp)))
 }
 
 /// JSON is valid YAML, but serde_json is faster and its errors are phrased for JSON.
@@ -286,37 +399,49 @@ fn parse_input<'a>(name: &'a str, input: &Input) -> impl Iterator<Item = Entry> 
         name,
         match input {
             Input::Text(text) => parse_documents(name, text),
-            Input::Stream(path) => stream_documents(name, path),
+            Input::Stream(file) => stream_documents(name, file),
         },
     )
 }
 
-/// The fast reader over a JSON file streamed from disk (never whole in memory). On anything
-/// unexpected the file is read whole and parsed the ordinary way, which names the problem.
-fn stream_documents(name: &str, path: &Path) -> Result<Vec<ParsedDoc>, LoadError> {
-    if let Some(doc) = stream_list(path) {
-        return Ok(vec![doc]);
-    }
-    let text = Input::Stream(path.to_path_buf()).into_text(name)?;
-    parse_documents(name, &text)
+/// The fast reader over a JSON file streamed from disk, never whole in memory, not even when it
+/// is broken: an item that trips the fast reader is read again on its own by the object-by-object
+/// reader (which names the object at fault), and what is not one JSON object is a syntax error.
+fn stream_documents(name: &str, file: &std::fs::File) -> Result<Vec<ParsedDoc>, LoadError> {
+    stream_list(name, file).map(|d| vec![d])
 }
 
-fn stream_list(path: &Path) -> Option<ParsedDoc> {
-    let file = std::fs::File::open(path).ok()?;
+fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError> {
+    let syntax = |message: String| LoadError::Syntax {
+        file: name.to_string(),
+        message,
+    };
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     // Scanning and parsing run on two threads (the budget machine has two cores): the scanner
     // hands over items in batches of about 256 KiB, the parser converts them as they come. A
     // parse error ends the parser, whose channel closing stops the scanner.
     let (tx, rx) = std::sync::mpsc::sync_channel::<ItemBatch>(4);
-    let parser = std::thread::spawn(move || -> Option<Vec<Parsed>> {
+    let parser = std::thread::spawn(move || -> Result<Vec<Parsed>, String> {
         let mut objects = Vec::new();
         for batch in rx {
             for (i, range) in batch.items {
-                let item = serde_json::from_slice::<Option<AnyObject>>(&batch.bytes[range]).ok()?;
-                objects.extend(item.and_then(|o| fast_convert(o, Some(i))));
+                let bytes = &batch.bytes[range];
+                match serde_json::from_slice::<Option<AnyObject>>(bytes) {
+                    Ok(item) => objects.extend(item.and_then(|o| fast_convert(o, Some(i)))),
+                    Err(_) => {
+                        let value = serde_json::from_slice::<Checked>(bytes)
+                            .map_err(|e| format!("invalid JSON in items[{i}]: {e}"))?;
+                        if let Some(result) = convert_checked(&value) {
+                            objects.push(Parsed {
+                                item: Some(i),
+                                result,
+                            });
+                        }
+                    }
+                }
             }
         }
-        Some(objects)
+        Ok(objects)
     });
     let mut batch = ItemBatch::default();
     let split = json_stream::split_list(reader, |i, bytes| {
@@ -329,24 +454,52 @@ fn stream_list(path: &Path) -> Option<ParsedDoc> {
         Ok::<(), ()>(())
     });
     if split.is_ok() && !batch.items.is_empty() {
-        // A parser that stopped already returns None below.
+        // A parser that stopped already reports its error below.
         let _ = tx.send(batch);
     }
     drop(tx);
-    let objects = parser.join().ok()??;
-    let skeleton = split.ok()?;
-    let head: AnyObject = serde_json::from_slice(&skeleton).ok()?;
-    if head.kind.as_deref().is_some_and(|k| k.ends_with("List")) {
-        Some(ParsedDoc {
+    let objects = parser
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        .map_err(syntax)?;
+    let skeleton = match split {
+        Ok(skeleton) => skeleton,
+        Err(json_stream::SplitError::Io(source)) => {
+            return Err(LoadError::Io {
+                path: name.to_string(),
+                source,
+            });
+        }
+        Err(e) => {
+            return Err(syntax(format!(
+                "invalid JSON: {e} (a JSON file above {} MiB is read as a stream and must hold one object, e.g. a List)",
+                STREAM_ABOVE >> 20
+            )));
+        }
+    };
+    // Whatever the rest of the List holds (its own fields are not read), its `kind` decides; a
+    // repeated key there is refused as anywhere else.
+    let head: Option<Checked> = serde_json::from_slice(&skeleton).ok();
+    if let Some(head) = &head
+        && head
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+    {
+        if let Some(key) = &head.dup {
+            return Err(syntax(format!("duplicate key {}", text::quote(key))));
+        }
+        return Ok(ParsedDoc {
             objects,
             not_an_object: false,
-        })
-    } else {
-        // Not a List: its `items`, if any, are not objects of the cluster.
-        serde_json::from_slice::<FastDoc>(&skeleton)
-            .ok()
-            .map(|d| d.0)
+        });
     }
+    // Not a List (its `items`, if any, are not objects of the cluster): the rest is small, as the
+    // splitter bounds it, and is read the ordinary way.
+    let text = String::from_utf8(skeleton)
+        .map_err(|_| syntax("invalid JSON: not UTF-8 text".to_string()))?;
+    parse_documents(name, &text).map(|mut docs| docs.pop().unwrap_or_default())
 }
 
 /// Items cut out of a streamed List, on their way to the parser thread.
@@ -524,6 +677,7 @@ impl CachedFile {
 #[derive(Debug, Default)]
 pub struct ManifestCache {
     files: HashMap<PathBuf, CachedFile>,
+    limits: Limits,
     /// Files read (not taken from the cache) by the last load.
     last_reads: usize,
 }
@@ -531,6 +685,14 @@ pub struct ManifestCache {
 impl ManifestCache {
     pub fn new() -> ManifestCache {
         ManifestCache::default()
+    }
+
+    /// A cache that reads within `limits` (`--max-input-bytes`).
+    pub fn with_limits(limits: Limits) -> ManifestCache {
+        ManifestCache {
+            limits,
+            ..ManifestCache::default()
+        }
     }
 
     /// Number of files currently cached (files that parsed without errors).
@@ -555,22 +717,30 @@ impl ManifestCache {
     /// [`ManifestCache::load`] with the clock given, for tests of the racy window.
     fn load_at(&mut self, paths: &[PathBuf], now: SystemTime) -> Result<Snapshot, LoadError> {
         self.last_reads = 0;
-        let files = expand_paths(paths)?;
-        let present: HashSet<&PathBuf> = files.iter().collect();
+        let mut notes = Vec::new();
+        let found = expand(paths, &mut notes)?;
+        let present: HashSet<&PathBuf> = found.iter().map(|f| &f.path).collect();
         self.files.retain(|path, _| present.contains(path));
 
         // Read every file that changed before parsing any, as `load` does: an unreadable file is
         // the one error reported, whatever the others hold.
-        let mut fresh = Vec::with_capacity(files.len());
-        for file in &files {
+        let mut files = Vec::with_capacity(found.len());
+        let mut fresh = Vec::with_capacity(found.len());
+        for f in &found {
+            let file = &f.path;
             let unchanged = self.files.get(file).is_some_and(|c| c.is_current(file));
-            fresh.push(if unchanged {
-                None
+            if unchanged {
+                fresh.push(None);
             } else {
                 self.files.remove(file);
                 self.last_reads += 1;
-                Some(read_input(file)?)
-            });
+                match read_input(f, self.limits, &mut notes)? {
+                    Some(read) => fresh.push(Some(read)),
+                    // Not a regular file after all: skipped, noted.
+                    None => continue,
+                }
+            }
+            files.push(file.clone());
         }
 
         // Parse what changed: a file without errors goes to the cache, the entries of the others
@@ -607,7 +777,7 @@ impl ManifestCache {
         }
 
         let cache = &self.files;
-        assemble(sources.into_iter().map(|(name, source)| {
+        let mut snapshot = assemble(sources.into_iter().map(|(name, source)| {
             let entries: Box<dyn Iterator<Item = Entry>> = match source {
                 Source::Cached(path) => {
                     Box::new(cache[&path].objects.iter().cloned().map(Entry::Object))
@@ -615,7 +785,9 @@ impl ManifestCache {
                 Source::Uncached(entries) => Box::new(entries.into_iter()),
             };
             (name, entries)
-        }))
+        }))?;
+        snapshot.input_warnings = notes;
+        Ok(snapshot)
     }
 }
 
@@ -677,7 +849,12 @@ impl<'de> Visitor<'de> for FastDocVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastDoc, A::Error> {
         let mut object = AnyObject::default();
         let mut items = None;
+        let mut seen = crate::source::wire::KeySet::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            // A repeated key sends the file to the object-by-object reader, which names it.
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
             match key.as_ref() {
                 "apiVersion" => object.api_version = map.next_value()?,
                 "kind" => object.kind = map.next_value()?,
@@ -791,22 +968,44 @@ impl<'de> Visitor<'de> for DocVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedDoc, A::Error> {
         let mut rest = serde_json::Map::new();
         let mut items = None;
+        let mut dup = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" {
+                if items.is_some() {
+                    dup.get_or_insert_with(|| key.clone());
+                }
                 items = Some(map.next_value::<Items>()?.0);
             } else {
-                let value: Value = map.next_value()?;
-                rest.insert(key, value);
+                let value: Checked = map.next_value()?;
+                if let Some(inner) = value.dup {
+                    dup.get_or_insert_with(|| path(&key, &inner));
+                }
+                if rest.insert(key.clone(), value.value).is_some() {
+                    dup.get_or_insert(key);
+                }
             }
         }
         let kind = rest.get("kind").and_then(Value::as_str).unwrap_or("");
-        if let Some(items) = items.filter(|_| kind.ends_with("List")) {
+        if let Some(mut items) = items.filter(|_| kind.ends_with("List")) {
+            if let Some(key) = dup {
+                items.insert(
+                    0,
+                    Parsed {
+                        item: None,
+                        result: Err(duplicate(kind.to_string(), key)),
+                    },
+                );
+            }
             return Ok(ParsedDoc {
                 objects: items,
                 not_an_object: false,
             });
         }
-        let objects = convert(&Value::Object(rest))
+        let checked = Checked {
+            value: Value::Object(rest),
+            dup,
+        };
+        let objects = convert_checked(&checked)
             .map(|result| Parsed { item: None, result })
             .into_iter()
             .collect();
@@ -867,8 +1066,8 @@ impl<'de> Deserialize<'de> for Items {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
                 let mut out = Vec::new();
                 let mut i = 0;
-                while let Some(value) = seq.next_element::<Value>()? {
-                    if let Some(result) = convert(&value) {
+                while let Some(value) = seq.next_element::<Checked>()? {
+                    if let Some(result) = convert_checked(&value) {
                         out.push(Parsed {
                             item: Some(i),
                             result,
@@ -881,6 +1080,148 @@ impl<'de> Deserialize<'de> for Items {
         }
         d.deserialize_any(ItemsVisitor)
     }
+}
+
+/// A JSON (or YAML) value as `serde_json::Value` reads it, with the first key that an object
+/// in it repeats (its path). serde_json keeps the last of two equal keys, other readers the
+/// first: `"ovn.kubernetes.io/bgp":"false", ..., "ovn.kubernetes.io/bgp":"true"` must not be
+/// read as either. YAML refuses repeated keys in its parser; this refuses them in JSON.
+#[derive(Debug, Default)]
+struct Checked {
+    value: Value,
+    dup: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl CheckedVisitor {
+    fn plain<E>(value: Value) -> Result<Checked, E> {
+        Ok(Checked { value, dup: None })
+    }
+}
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Checked, E> {
+        Self::plain(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Checked, E> {
+        Self::plain(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Checked, E> {
+        Self::plain(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Checked, E> {
+        Self::plain(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Checked, E> {
+        Self::plain(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Checked, E> {
+        Self::plain(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Self::plain(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Checked, E> {
+        Self::plain(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        let mut out = Vec::new();
+        let mut dup = None;
+        while let Some(item) = seq.next_element::<Checked>()? {
+            if let Some(inner) = item.dup {
+                dup.get_or_insert_with(|| path(&format!("[{}]", out.len()), &inner));
+            }
+            out.push(item.value);
+        }
+        Ok(Checked {
+            value: Value::Array(out),
+            dup,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let mut out = serde_json::Map::new();
+        let mut dup = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let item: Checked = map.next_value()?;
+            if let Some(inner) = item.dup {
+                dup.get_or_insert_with(|| path(&key, &inner));
+            }
+            if out.insert(key.clone(), item.value).is_some() {
+                dup.get_or_insert(key);
+            }
+        }
+        Ok(Checked {
+            value: Value::Object(out),
+            dup,
+        })
+    }
+}
+
+/// `outer` and a path inside it: `metadata.annotations`, `containers[0]`.
+fn path(outer: &str, inner: &str) -> String {
+    if inner.starts_with('[') {
+        format!("{outer}{inner}")
+    } else {
+        format!("{outer}.{inner}")
+    }
+}
+
+fn duplicate(object: String, key: String) -> Invalid {
+    Invalid::Field {
+        object,
+        error: FieldError {
+            field: key,
+            message: "duplicate key: an object may hold a key once (readers disagree on which of two wins; YAML refuses it too)".to_string(),
+        },
+    }
+}
+
+/// [`convert`] for a value that may repeat a key: an object of a kind bgpgen reads that does is
+/// refused, naming the key; a repeated `kind` or `apiVersion` is refused whatever the kind.
+fn convert_checked(checked: &Checked) -> Option<Result<Object, Invalid>> {
+    let Some(key) = &checked.dup else {
+        return convert(&checked.value);
+    };
+    let value = &checked.value;
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let top = key == "kind" || key == "apiVersion";
+    if !top && !AnyObject::is_used(api_version, kind) {
+        return convert(value);
+    }
+    Some(Err(duplicate(
+        describe(if kind.is_empty() { "object" } else { kind }, value),
+        key.clone(),
+    )))
 }
 
 /// `Pod default/web-1` for messages; best effort, as the object may be malformed.
@@ -925,9 +1266,15 @@ fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
         Ok(o) => o,
         Err(e) => {
             let path = e.path().to_string();
+            // A parser's message quotes the value it refused: not the value of a secret.
+            let message = if path.to_ascii_lowercase().contains("password") {
+                "invalid value (not shown: the field holds a secret)".to_string()
+            } else {
+                e.into_inner().to_string()
+            };
             return Some(Err(invalid(FieldError {
                 field: if path == "." { "(object)".into() } else { path },
-                message: e.into_inner().to_string(),
+                message,
             })));
         }
     };
@@ -938,6 +1285,7 @@ fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
 mod tests {
     use super::*;
     use crate::synth::{self, Format, Spec};
+    use std::fs::File;
 
     /// Every object of every document, with its item index, or the error text.
     fn objects(docs: Vec<ParsedDoc>) -> Vec<(Option<usize>, Result<Object, String>)> {
@@ -988,13 +1336,22 @@ mod tests {
         for (name, text) in synth::generate(&spec).unwrap().files(Format::Json) {
             let path = dir.path().join(&name);
             std::fs::write(&path, &text).unwrap();
-            let streamed = objects(stream_documents(&name, &path).unwrap());
+            let streamed = objects(stream_documents(&name, &File::open(&path).unwrap()).unwrap());
             assert_eq!(
                 streamed,
                 objects(parse_documents(&name, &text).unwrap()),
                 "{name}"
             );
         }
+        // A List whose own metadata has an odd shape: its items still count.
+        let path = dir.path().join("odd.json");
+        std::fs::write(
+            &path,
+            r#"{"kind":"List","metadata":"odd","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d"}}]}"#,
+        )
+        .unwrap();
+        let streamed = objects(stream_documents("odd.json", &File::open(&path).unwrap()).unwrap());
+        assert_eq!(streamed.len(), 1);
         // A single object, and an object whose `items` are not a List's.
         for text in [
             r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d"}}"#,
@@ -1003,25 +1360,52 @@ mod tests {
             let path = dir.path().join("one.json");
             std::fs::write(&path, text).unwrap();
             assert_eq!(
-                objects(stream_documents("one.json", &path).unwrap()),
+                objects(stream_documents("one.json", &File::open(&path).unwrap()).unwrap()),
                 objects(parse_documents("one.json", text).unwrap())
             );
         }
     }
 
     #[test]
-    fn a_broken_streamed_file_is_reported_as_the_whole_text_would_be() {
+    fn a_broken_streamed_file_is_reported_without_reading_it_whole() {
         let dir = tempfile::tempdir().unwrap();
-        for text in [
-            r#"{"kind":"List","apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"nodeName":1}}]}"#,
-            r#"{"kind":"List","items":[{"apiVersion":"v1",}]}"#,
-            "[1, 2]",
+        for (text, expected) in [
+            // An item of the wrong type: named by the object-by-object reader, alone.
+            (
+                r#"{"kind":"List","apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"nodeName":1}}]}"#,
+                "b.json: document 1, items[0]: Pod a: spec.nodeName: invalid type: integer `1`, expected a string",
+            ),
+            (
+                r#"{"kind":"List","items":[{"apiVersion":"v1",}]}"#,
+                "b.json: not valid YAML: invalid JSON in items[0]: trailing comma at line 1 column 20",
+            ),
+            (
+                "[1, 2]",
+                "b.json: not valid YAML: invalid JSON: not a single JSON object (a JSON file above 16 MiB is read as a stream and must hold one object, e.g. a List)",
+            ),
+            // A repeated key in an item, in the List, in a document that is not a List.
+            (
+                r#"{"kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","annotations":{"ovn.kubernetes.io/bgp":"false","x":"y","ovn.kubernetes.io/bgp":"true"}}}]}"#,
+                "b.json: document 1, items[0]: Pod a: metadata.annotations.ovn.kubernetes.io/bgp: duplicate key",
+            ),
+            (
+                r#"{"kind":"List","items":[],"kind":"List"}"#,
+                "b.json: not valid YAML: duplicate key \"kind\"",
+            ),
         ] {
             let path = dir.path().join("b.json");
             std::fs::write(&path, text).unwrap();
-            let streamed = stream_documents("b.json", &path).map(objects);
-            let whole = parse_documents("b.json", text).map(objects);
-            assert_eq!(format!("{streamed:?}"), format!("{whole:?}"), "{text}");
+            let name = "b.json";
+            let e = match stream_documents(name, &File::open(&path).unwrap()) {
+                Ok(docs) => entries(name, Ok(docs))
+                    .find_map(|e| match e {
+                        Entry::Error(e) => Some(e.to_string()),
+                        Entry::Object(_) => None,
+                    })
+                    .unwrap_or_else(|| panic!("{text}: accepted")),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.starts_with(expected), "{text}\n{e}");
         }
     }
 

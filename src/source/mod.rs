@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+pub mod input;
 pub mod json_stream;
 pub mod kube;
 pub mod manifests;

@@ -12,6 +12,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::source::SourceEvent;
+use crate::source::input::Limits;
 use crate::source::manifests::ManifestCache;
 use crate::source::throttle::Throttle;
 
@@ -27,6 +28,7 @@ pub fn watch_dir(
     dir: PathBuf,
     also: &[PathBuf],
     debounce: Duration,
+    limits: Limits,
 ) -> Result<mpsc::Receiver<SourceEvent>, notify::Error> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -54,7 +56,7 @@ pub fn watch_dir(
     tokio::spawn(async move {
         // Keep the watcher alive for as long as this task runs.
         let _watcher = watcher;
-        let mut cache = ManifestCache::new();
+        let mut cache = ManifestCache::with_limits(limits);
         let mut event;
         (cache, event) = load(cache, &dir).await;
         if tx.send(event).await.is_err() {
@@ -86,11 +88,73 @@ async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEve
     let paths = vec![dir.to_path_buf()];
     tokio::task::spawn_blocking(move || {
         let event = match cache.load(&paths) {
-            Ok(snapshot) => SourceEvent::Snapshot(std::sync::Arc::new(snapshot)),
+            Ok(snapshot) => {
+                for note in &snapshot.input_warnings {
+                    tracing::warn!(%note, "manifests");
+                }
+                SourceEvent::Snapshot(std::sync::Arc::new(snapshot))
+            }
             Err(e) => SourceEvent::Invalid(e.to_string()),
         };
         (cache, event)
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// The `--auth-password-file` (from the flags or the `--options` file) as last seen, so that a
+/// rotated password is applied within a check interval without waiting for an unrelated change:
+/// a Kubernetes Secret volume rotates by swapping its `..data` symlink, which no watch of the
+/// manifests sees. Only a digest of the content is kept.
+pub struct SecretFile {
+    args: crate::options::SpeakerArgs,
+    options: Option<PathBuf>,
+    last: Option<[u8; 32]>,
+}
+
+impl SecretFile {
+    pub fn new(args: &crate::options::SpeakerArgs, options: Option<&Path>) -> SecretFile {
+        let mut file = SecretFile {
+            args: args.clone(),
+            options: options.map(Path::to_path_buf),
+            last: None,
+        };
+        file.last = file.read();
+        file
+    }
+
+    fn path(&self) -> Option<PathBuf> {
+        let mut args = self.args.clone();
+        if let Some(options) = &self.options
+            && let Ok(text) = crate::source::input::read_options_file(options)
+            && let Ok(from_file) = crate::options::SpeakerArgs::from_options_yaml(
+                &options.display().to_string(),
+                &text,
+            )
+        {
+            args = args.or(from_file);
+        }
+        args.auth_password_file
+    }
+
+    fn read(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let text = crate::source::input::read_password_file(&self.path()?).ok()?;
+        Some(sha2::Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// Whether a password file is given (by the flags or the options file as it is now).
+    pub fn configured(&self) -> bool {
+        self.path().is_some()
+    }
+
+    /// True once each time the file's content differs from the last time it was looked at.
+    pub fn changed(&mut self) -> bool {
+        let now = self.read();
+        if now == self.last {
+            return false;
+        }
+        self.last = now;
+        true
+    }
 }

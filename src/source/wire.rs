@@ -62,6 +62,7 @@ pub struct AnySpec {
     // Pod
     pub node_name: Option<String>,
     pub host_network: Option<bool>,
+    pub restart_policy: Option<String>,
     // Service
     #[serde(rename = "type")]
     pub type_: Option<String>,
@@ -124,6 +125,31 @@ fn read_labels<'de, D: Deserializer<'de>>(
     d.deserialize_option(FilteredMap(snapshot::is_read_label))
 }
 
+/// The keys of one map seen so far, to refuse a repeated one: a list while the map is small (most
+/// are), a hash set beyond, so that a map of a million keys costs no quadratic time.
+#[derive(Default)]
+pub(crate) struct KeySet<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: std::collections::HashSet<Cow<'de, str>>,
+}
+
+impl<'de> KeySet<'de> {
+    /// False when `key` was already there.
+    pub(crate) fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if !self.many.is_empty() {
+            return self.many.insert(key);
+        }
+        if self.few.contains(&key) {
+            return false;
+        }
+        self.few.push(key);
+        if self.few.len() > 16 {
+            self.many.extend(self.few.drain(..));
+        }
+        true
+    }
+}
+
 /// A string map keeping only the keys `keep` accepts.
 struct FilteredMap(fn(&str) -> bool);
 
@@ -148,7 +174,16 @@ impl<'de> Visitor<'de> for FilteredMap {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = BTreeMap::new();
+        // Every key is compared, kept or not: a repeated key is an error (the reader that
+        // catches it names it), never last-wins.
+        let mut seen = KeySet::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {}",
+                    crate::text::quote(&key)
+                )));
+            }
             if (self.0)(&key) {
                 out.insert(key.into_owned(), map.next_value::<String>()?);
             } else {
@@ -231,6 +266,7 @@ impl AnyObject {
                 spec: spec.map(|s| PodSpec {
                     node_name: s.node_name,
                     host_network: s.host_network,
+                    restart_policy: s.restart_policy,
                     ..PodSpec::default()
                 }),
                 status: status.map(|s| PodStatus {

@@ -22,6 +22,10 @@ fn options() -> serde_saphyr::Options {
     options.budget = Some(budget);
     // Comments are never used; not capturing them saves time on large files.
     options.emit_comments = false;
+    // No source snippet in errors: the lines around a mistake can hold a password (an options
+    // file's `auth-password:`, a `kind: Secret` next to the manifests), and errors are logged and
+    // served on /readyz. The line and column are enough to find it.
+    options.with_snippet = false;
     options
 }
 
