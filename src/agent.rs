@@ -137,6 +137,15 @@ impl Driver {
         }
     }
 
+    /// Before a spawned daemon is stopped without graceful restart: closes its sessions with a
+    /// Cease where its SIGTERM would not (FRR; gobgpd and BIRD send one on SIGTERM).
+    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        match self {
+            Driver::Frr(d) => d.close_sessions(intent).await,
+            Driver::Gobgp(_) | Driver::Bird(_) => Ok(()),
+        }
+    }
+
     /// Checks the daemon; a GoBGP that restarted gets its paths back here.
     pub async fn check(&mut self) -> bool {
         match self {
@@ -632,6 +641,9 @@ impl Agent {
                 Err(e) => {
                     tracing::error!(error = %e, "shutting down; withdrawing the routes failed")
                 }
+            }
+            if spawn && let Err(e) = self.driver.close_sessions(intent).await {
+                tracing::error!(error = %e, "shutting down; closing the sessions failed");
             }
         } else if !spawn {
             tracing::info!(
