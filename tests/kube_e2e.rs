@@ -676,7 +676,10 @@ fn scenario(backend: Backend) {
             other => Err(format!("still in the speaker namespace: {other:?}")),
         }
     });
-    t.wait_rib("the upstream to drop the routes of the dead daemon", &BTreeSet::new());
+    t.wait_rib(
+        "the upstream to drop the routes of the dead daemon",
+        &BTreeSet::new(),
+    );
     let log = t.bgpgen.as_ref().expect("bgpgen").log.clone();
     let file = fs::OpenOptions::new()
         .append(true)

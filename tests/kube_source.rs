@@ -971,13 +971,21 @@ async fn silent_watches_are_restarted_after_the_bound() {
             annotate(p, BGP, Some("true"))
         });
         let changed = with(&base, &["10.17.0.6/32"]);
-        src.expect_routes("a change made while every watch is silent", &changed, &[&base])
-            .await;
+        src.expect_routes(
+            "a change made while every watch is silent",
+            &changed,
+            &[&base],
+        )
+        .await;
         wait_for(T, "the silent streams to be abandoned", || {
             api.stalled_watches() == 0
         })
         .await;
-        assert_eq!(lists, list_counts(&api), "a silent watch resumes without a relist");
+        assert_eq!(
+            lists,
+            list_counts(&api),
+            "a silent watch resumes without a relist"
+        );
         assert!(
             !src.log[mark..]
                 .iter()

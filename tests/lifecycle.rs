@@ -608,6 +608,37 @@ fn scenario(backend: Backend) {
         "3. control socket removed: daemon restarted, change applied; routes never missing in {samples} samples"
     ));
 
+    // 3b. GoBGP: a [global] change (router ID) is never applied by gobgpd's reload; with --spawn
+    // bgpgen restarts gobgpd with the new file (keeping the peers' routes meanwhile).
+    if backend == Backend::Gobgp {
+        let config = "bgpgen_daemon_restarts_total{reason=\"config\"}";
+        let before = t.metric(config).unwrap_or(0.0);
+        let dir = t.options.parent().expect("options dir").to_path_buf();
+        t.put(
+            &dir,
+            "options.yaml",
+            &format!("{LAB_OPTIONS}graceful-restart: true\n")
+                .replace("router-id: 192.0.2.1", "router-id: 192.0.2.9"),
+        );
+        t.wait("gobgpd restarted for the new router ID", |t| {
+            match t.metric(config)? {
+                v if v > before => Ok(()),
+                v => Err(format!("{config} is {v}")),
+            }
+        });
+        t.wait("the upstream to see the new router ID", |t| {
+            let peer = t.upstream.neighbor(SPEAKER_V4)?;
+            match peer["state"]["router_id"].as_str() {
+                Some("192.0.2.9") => Ok(()),
+                other => Err(format!("router ID at the upstream: {other:?}")),
+            }
+        });
+        t.wait_stale("the routes refreshed", &BTreeSet::new());
+        t.wait_rib("the routes after the router ID change", &ac);
+        t.wait_readyz("/readyz 200 after the router ID change", 200, "ready");
+        t.step("3b. [global] change: gobgpd restarted with it, routes back");
+    }
+
     // 4. A pid file naming an unrelated process: left alone.
     let ns = t.speaker_ns.clone();
     let ip = netns::find_program(IP).expect("ip");
