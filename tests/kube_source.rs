@@ -18,7 +18,7 @@ use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args, resolve};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
-use bgpgen::source::kube::{Scope, watch_cluster};
+use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
 use common::apiserver::{ApiServer, wait_for};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 /// Bound for each wait (the watcher's backoff starts at 0.8 s and doubles).
 const T: Duration = Duration::from_secs(20);
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The source's watch silence bound (`run --watch-timeout`), as deployed.
+const SILENCE: Duration = Duration::from_secs(60);
 
 /// Runs a test body with an overall time limit.
 async fn bounded<F: Future<Output = ()>>(f: F) {
@@ -242,7 +244,12 @@ struct Source {
 impl Source {
     fn start(api: &ApiServer, scope: Scope) -> Source {
         let args = args_for(&scope);
-        let rx = watch_cluster(api.client(), scope, DEBOUNCE);
+        let rx = watch_cluster(
+            source_client(api.kube_config(), SILENCE).expect("kube client"),
+            scope,
+            DEBOUNCE,
+            SILENCE,
+        );
         Source {
             rx,
             args,
