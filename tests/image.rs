@@ -45,7 +45,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bgpgen::kubeovn::VpcNatGateway;
-use common::kubeovn::controller_args;
+use common::kubeovn::{controller_args, shim_command};
 use common::netns::{
     GOBGP, GOBGPD, Gobgp, IP, LAB_SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4,
     UPSTREAM_V6, netns_exec, prerequisites, show_rib,
@@ -833,8 +833,11 @@ struct Case {
     change: (String, String),
     before: Vec<&'static str>,
     after: Vec<&'static str>,
-    /// TCP ports the container may listen on besides the probes' port.
+    /// Whether the daemon listens on BGP's port 179.
     bgp_listens: bool,
+    /// The words the container's command puts before its args (the NAT gateway's shim adds
+    /// bgpgen's `run` flags): the flags bgpgen sees are these, then the args.
+    command_flags: Vec<String>,
 }
 
 impl Case {
@@ -866,7 +869,13 @@ fn run_case(test: &str, image: &str, mut case: Case) {
     case.args_mut()
         .push(format!("--manifests={MANIFESTS_IN_CONTAINER}"));
 
-    let args = case.container.args.clone().unwrap_or_default();
+    // The flags bgpgen runs with.
+    let args: Vec<String> = case
+        .command_flags
+        .iter()
+        .cloned()
+        .chain(case.container.args.clone().unwrap_or_default())
+        .collect();
     let upstream_setup = Upstream {
         local_as: flag(&args, "neighbor-as")
             .expect("--neighbor-as")
@@ -957,10 +966,12 @@ fn run_case(test: &str, image: &str, mut case: Case) {
     let run_refs: Vec<&str> = run.iter().map(String::as_str).collect();
     docker(&run_refs).unwrap_or_else(|e| panic!("{what}: {e}"));
     // Failure reports carry the container's log and what listens in its namespace.
+    // (bgpgen logs to stderr, which `docker logs` replays on its own stderr.)
+    let logs = format!("docker logs --tail 200 {} 2>&1", container.name);
     lab.add_status(
         &format!("{what}: docker logs"),
         &upstream_ns,
-        &[DOCKER, "logs", "--tail", "200", &container.name],
+        &["sh", "-c", &logs],
     );
     lab.add_status(
         &format!("{what}: docker inspect state"),
@@ -1020,7 +1031,7 @@ fn run_case(test: &str, image: &str, mut case: Case) {
         );
     }
     // bgpgen's endpoint itself (the NAT-gateway sidecar has no probes): ready.
-    let metrics: std::net::SocketAddr = flag(&argv, "metrics-addr")
+    let metrics: std::net::SocketAddr = flag(&args, "metrics-addr")
         .unwrap_or_else(|| panic!("{what}: --metrics-addr"))
         .parse()
         .unwrap();
@@ -1162,6 +1173,7 @@ fn speaker_case(backend: &str) -> Case {
         ],
         // BIRD and bgpd always listen on 179; gobgpd in active mode does not.
         bgp_listens: backend != "gobgp",
+        command_flags: Vec::new(),
     }
 }
 
@@ -1284,6 +1296,8 @@ fn nat_gateway_sidecar() {
             "fd00:10:16::101/128",
         ],
         bgp_listens: false,
+        // The shim's `exec bgpgen run FLAGS "$@"`.
+        command_flags: shim_command()[2..].to_vec(),
     };
     run_case(test, &image, case);
 }

@@ -29,7 +29,7 @@ use bgpgen::options::{
 };
 use bgpgen::snapshot::{GatewayInfo, Object, Origin, Snapshot};
 use bgpgen::source::kube::{Scope, watched_kinds};
-use common::kubeovn::controller_args;
+use common::kubeovn::{SHIM, controller_args, shim_command};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Node, Pod, PodSpec, Secret, Service, ServiceAccount,
@@ -42,7 +42,6 @@ use serde_json::Value;
 
 const IMAGE: &str = "ghcr.io/example/bgpgen:0.1.0";
 const BINARY_IN_IMAGE: &str = "/usr/local/bin/bgpgen";
-const SHIM: &str = "kube-ovn-speaker.sh";
 const NAMESPACE: &str = "kube-system";
 
 /// The flags of `bgpgen run` that are not speaker flags, and whether they take a value. Speaker
@@ -622,35 +621,6 @@ fn speaker_daemonsets_run_bgpgen_with_valid_arguments() {
 
         check_with_binary(what, &args[1..]);
     }
-}
-
-/// The command line of the shim's `exec`: the words from `exec` up to `"$@"`, which must be last.
-fn shim_command() -> Vec<String> {
-    let text = std::fs::read_to_string(yamls_dir().join(SHIM)).unwrap();
-    assert!(text.starts_with("#!/bin/sh\n"), "{SHIM}: a /bin/sh script");
-    let joined = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("\\\n", " ");
-    let exec_line = joined
-        .lines()
-        .find(|l| l.trim_start().starts_with("exec "))
-        .unwrap_or_else(|| panic!("{SHIM}: no exec line"));
-    let words: Vec<String> = exec_line.split_whitespace().map(String::from).collect();
-    assert_eq!(
-        words.last().map(String::as_str),
-        Some("\"$@\""),
-        "{SHIM}: passes the controller's arguments through, last"
-    );
-    for w in &words[..words.len() - 1] {
-        assert!(
-            !w.contains(['$', '"', '\'', '`', '*', '?']),
-            "{SHIM}: {w:?}: keep the words literal (this test splits on spaces)"
-        );
-    }
-    words[1..words.len() - 1].to_vec()
 }
 
 #[test]

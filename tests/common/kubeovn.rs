@@ -1,8 +1,12 @@
 //! What Kube-OVN's controller does that the tests need to repeat.
 
+use std::path::Path;
 use std::time::Duration;
 
 use bgpgen::kubeovn::VpcNatGateway;
+
+/// The NAT-gateway shim in yamls/, installed as /kube-ovn/kube-ovn-speaker in the image.
+pub const SHIM: &str = "kube-ovn-speaker.sh";
 
 /// Go's `time.Duration.String()` for whole seconds (what the controller prints for holdTime).
 pub fn go_duration(d: Duration) -> String {
@@ -47,4 +51,38 @@ pub fn controller_args(gw: &VpcNatGateway) -> Vec<String> {
     }
     args.extend(s.extra_args.iter().cloned());
     args
+}
+
+/// The command line of the shim's `exec`: the words from `exec` up to `"$@"`, which must be last.
+pub fn shim_command() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("yamls")
+            .join(SHIM),
+    )
+    .unwrap();
+    assert!(text.starts_with("#!/bin/sh\n"), "{SHIM}: a /bin/sh script");
+    let joined = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let exec_line = joined
+        .lines()
+        .find(|l| l.trim_start().starts_with("exec "))
+        .unwrap_or_else(|| panic!("{SHIM}: no exec line"));
+    let words: Vec<String> = exec_line.split_whitespace().map(String::from).collect();
+    assert_eq!(
+        words.last().map(String::as_str),
+        Some("\"$@\""),
+        "{SHIM}: passes the controller's arguments through, last"
+    );
+    for w in &words[..words.len() - 1] {
+        assert!(
+            !w.contains(['$', '"', '\'', '`', '*', '?']),
+            "{SHIM}: {w:?}: keep the words literal (this test splits on spaces)"
+        );
+    }
+    words[1..words.len() - 1].to_vec()
 }
