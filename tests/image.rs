@@ -1084,8 +1084,11 @@ fn run_case(test: &str, image: &str, mut case: Case) {
 
     // docker stop: SIGTERM, SIGKILL after the grace. Exit code 0 means bgpgen stopped by itself.
     let stop_timeout = STOP_GRACE_SECONDS.to_string();
+    let stopping = std::time::Instant::now();
     docker(&["stop", "--time", &stop_timeout, &container.name])
         .unwrap_or_else(|e| panic!("{what}: {e}"));
+    // Reported, not asserted: the exit code below says whether the grace was enough.
+    eprintln!("{what}: docker stop took {:?}", stopping.elapsed());
     let state = docker(&[
         "inspect",
         "--format",
