@@ -1,4 +1,3 @@
-#
 # bgpgen with the three routing daemons it drives, all from Debian 12 (bookworm): gobgpd 3.10,
 # BIRD 2.0.12 and FRR 8.4, the versions bgpgen is tested against. One image for every backend:
 # `bgpgen run --backend gobgp|frr|bird --spawn` starts and supervises the chosen daemon itself.
@@ -53,7 +52,7 @@ FROM ${BASE_IMAGE} AS runtime-base
 #   * BIRD: always opens its listening socket on 179; without the capability the protocol fails
 #     ("Cannot open listening socket") and no session comes up.
 #   * FRR bgpd: listens on 179 (bgpgen does not pass `-p 0`); it fails to start without the
-#     capability. Run as non-root it keeps the current user (bgpgen passes `-u root` only when
+#     capability. bgpgen passes `-P 0`: no TCP vty, only the Unix socket in /run/bgpgen. Run as non-root it keeps the current user (bgpgen passes `-u root` only when
 #     started as root). It wants /var/tmp/frr writable (crash log; not fatal), vtysh reads
 #     /etc/frr/vtysh.conf (a warning when unreadable), and frr-reload.py --reload dies with a
 #     PermissionError unless it can write /var/log/frr/frr-reload.log.

@@ -59,6 +59,9 @@ const RUN_FLAGS: &[(&str, bool)] = &[
     ("frr-vty-socket", true),
     ("debounce", true),
     ("check-interval", true),
+    ("withdraw-on-exit", false),
+    ("restart-after-failed-checks", true),
+    ("watch-timeout", true),
     ("metrics-addr", true),
 ];
 
