@@ -33,7 +33,9 @@
 //! BGP and bgpgen's endpoint listens on TCP (no daemon control channel), a manifest change reaches
 //! the upstream, `docker stop --time 2` ends the container by itself with exit code 0 (Docker
 //! kills it after 2 s otherwise: exit 137), and then the routes are gone from the upstream
-//! (graceful restart off: withdrawn) or kept there as stale (graceful restart on).
+//! (graceful restart off: withdrawn) or kept there as stale (graceful restart on); the
+//! container's log has no "Read-only file system", "Permission denied" or "Operation not
+//! permitted" in it.
 
 mod common;
 
@@ -203,10 +205,9 @@ impl Running {
             .unwrap_or_else(|_| panic!("{}: pid {pid:?}", self.name))
     }
 
+    /// Its whole log, stdout and stderr.
     fn logs(&self) -> String {
-        let out = Command::new(DOCKER)
-            .args(["logs", "--tail", "300", &self.name])
-            .output();
+        let out = Command::new(DOCKER).args(["logs", &self.name]).output();
         match out {
             Ok(o) => format!(
                 "{}{}",
@@ -1126,6 +1127,23 @@ fn run_case(test: &str, image: &str, mut case: Case) {
             ROUTE_TIMEOUT,
             POLL,
             |_| rib_is(&upstream, &BTreeSet::new()),
+        );
+    }
+    // Nothing tried to write where the manifest gives no volume, or failed for want of a
+    // permission (FRR's `failed to mkdir "/var/run/frr": Read-only file system` was one).
+    let logs = container.logs();
+    assert!(
+        logs.contains("bgpgen sidecar started"),
+        "{what}: the container's log is bgpgen's:\n{logs}"
+    );
+    for complaint in [
+        "Read-only file system",
+        "Permission denied",
+        "Operation not permitted",
+    ] {
+        assert!(
+            !logs.contains(complaint),
+            "{what}: {complaint:?} in the container's log:\n{logs}"
         );
     }
     eprintln!("{test}: ok");
