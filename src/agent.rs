@@ -137,6 +137,15 @@ impl Driver {
         }
     }
 
+    /// Before a spawned daemon is stopped without graceful restart: closes its sessions with a
+    /// Cease where its SIGTERM would not (FRR; gobgpd and BIRD send one on SIGTERM).
+    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        match self {
+            Driver::Frr(d) => d.close_sessions(intent).await,
+            Driver::Gobgp(_) | Driver::Bird(_) => Ok(()),
+        }
+    }
+
     /// Checks the daemon; a GoBGP that restarted gets its paths back here.
     pub async fn check(&mut self) -> bool {
         match self {
@@ -199,6 +208,10 @@ fn withdrawn(intent: &Intent) -> Intent {
 
 /// How long a refused snapshot waits before it is tried again (a new snapshot is tried at once).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// `--spawn` with a configuration on disk: how long the daemon waits for the source's first
+/// snapshot before it starts from the file (the start is then redone at once if the snapshot
+/// changes `[global]`, so waiting a little avoids a restart).
+const FIRST_SNAPSHOT_GRACE: Duration = Duration::from_secs(1);
 /// How often a daemon that was just started is asked whether it answers.
 const START_POLL: Duration = Duration::from_millis(100);
 /// The longest bgpgen waits for a spawned daemon to stop on SIGTERM before SIGKILL.
@@ -464,8 +477,11 @@ impl Agent {
             if let Some(sup) = &mut self.supervisor {
                 tracing::error!(daemon = %self.config.backend, pid = sup.pid(), failed, ?mode,
                     "the daemon is alive but does not answer; restarting it");
-                sup.stop(mode, Duration::from_secs(3)).await;
-                sup.start_soon();
+                let reason = format!(
+                    "{} did not answer {failed} consecutive checks; replaced",
+                    self.config.backend.name()
+                );
+                sup.replace(mode, reason).await;
             }
             self.failed_checks = 0;
             update(&self.status, |s| {
@@ -633,6 +649,9 @@ impl Agent {
                     tracing::error!(error = %e, "shutting down; withdrawing the routes failed")
                 }
             }
+            if spawn && let Err(e) = self.driver.close_sessions(intent).await {
+                tracing::error!(error = %e, "shutting down; closing the sessions failed");
+            }
         } else if !spawn {
             tracing::info!(
                 "shutting down; the daemon keeps announcing the last applied routes (--withdraw-on-exit withdraws them)"
@@ -686,8 +705,10 @@ pub async fn run(
     if let Some(sup) = &mut agent.supervisor
         && agent.config.daemon.config_file.exists()
     {
-        // The last applied configuration: start the daemon now rather than after the source.
-        sup.start_soon();
+        // The last applied configuration is on disk: the daemon starts from it if the source
+        // has not sent its state by then (an API server that does not answer must not keep the
+        // routes down), else from the source's.
+        sup.start_at(Instant::now() + FIRST_SNAPSHOT_GRACE);
     }
     loop {
         let start_due = agent.supervisor.as_ref().and_then(Supervisor::next_start);

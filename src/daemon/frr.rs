@@ -176,6 +176,25 @@ impl FrrDriver {
         Ok(out)
     }
 
+    /// Before bgpgen stops bgpd with graceful restart off: shuts every session down with a
+    /// Cease. bgpd's SIGTERM sends none to a peer that negotiated the graceful restart
+    /// capability, and FRR advertises it even with graceful restart off (its default helper
+    /// mode), so such a peer would keep bgpd's routes as stale; and a withdrawal queued just
+    /// before SIGTERM may never be written.
+    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        let router = format!("router bgp {}", intent.speaker.local_as);
+        let shutdowns: Vec<String> = intent
+            .neighbors
+            .iter()
+            .map(|n| format!("neighbor {} shutdown", n.address))
+            .collect();
+        let mut args = vec!["-c", "configure terminal", "-c", router.as_str()];
+        for s in &shutdowns {
+            args.extend(["-c", s.as_str()]);
+        }
+        self.vtysh_within(&args, CHECK_TIMEOUT).await.map(drop)
+    }
+
     /// The daemon was started again: it runs whatever its file says, so the next change is a
     /// full reload rather than a delta against what bgpgen applied before.
     pub fn restarted(&mut self) {

@@ -260,6 +260,16 @@ impl GobgpDriver {
     /// failed call (the client then reconnects by itself) or as fewer paths in the table than
     /// were pushed.
     pub async fn check(&mut self) -> bool {
+        // An open connection survives the removal of gobgpd's API socket, but nothing can reach
+        // gobgpd any more (not the gobgp CLI, not a restarted bgpgen): that is unreachable.
+        if let Some(path) = self.options.gobgp_api.strip_prefix("unix://") {
+            use std::os::unix::fs::FileTypeExt as _;
+            let socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            if !socket {
+                self.lost();
+                return false;
+            }
+        }
         let Ok(api) = self.api().await else {
             return false;
         };

@@ -127,11 +127,22 @@ impl Supervisor {
         self.next_start
     }
 
-    /// Asks for a start at once (e.g. the first configuration just became available).
+    /// Asks for a start at once (e.g. the first configuration just became available), unless
+    /// failed starts are backing off.
     pub fn start_soon(&mut self) {
-        if self.phase == Phase::Stopped && self.next_start.is_none() {
-            self.next_start = Some(Instant::now());
+        self.start_at(Instant::now());
+    }
+
+    /// Asks for a start at `at` at the latest (an earlier scheduled start stays), unless failed
+    /// starts are backing off.
+    pub fn start_at(&mut self, at: Instant) {
+        if self.phase != Phase::Stopped || self.child.is_some() {
+            return;
         }
+        self.next_start = match self.next_start {
+            Some(next) if self.failures > 0 || next <= at => Some(next),
+            _ => Some(at),
+        };
     }
 
     /// The daemon's pid file: written by BIRD (`-P`) and bgpd (`-i`) themselves, by bgpgen for
@@ -362,16 +373,8 @@ impl Supervisor {
             self.failures = 0;
         }
         let message = format!("{} (pid {pid}) exited: {status}", self.backend.name());
-        if self.failures == 0 {
-            // The first death after a good run: start again at once.
-            tracing::error!(daemon = %self.backend, %status, "the daemon exited; starting it again");
-            self.failures = 1;
-            self.last_failure = Some(message);
-            self.phase = Phase::Stopped;
-            self.next_start = Some(Instant::now());
-        } else {
-            self.start_failed(message);
-        }
+        tracing::error!(daemon = %self.backend, %status, "the daemon exited");
+        self.retry_after_failure(message);
         Some(status)
     }
 
@@ -462,10 +465,30 @@ impl Supervisor {
         }
     }
 
-    /// Stops the daemon in `mode` and starts it again at once.
-    pub async fn restart(&mut self, mode: StopMode) -> std::io::Result<()> {
+    /// Stops a daemon that is alive but useless (it stopped answering) in `mode`, and schedules
+    /// a new one: at once after a good run, with backoff when it keeps failing soon after its
+    /// starts.
+    pub async fn replace(&mut self, mode: StopMode, reason: String) {
+        let stable =
+            matches!(self.phase, Phase::Running { since } if since.elapsed() >= STABLE_AFTER);
         self.stop(mode, Duration::from_secs(3)).await;
-        self.start()
+        if stable {
+            self.failures = 0;
+        }
+        self.retry_after_failure(reason);
+    }
+
+    /// After the daemon died or was replaced: the first time after a good run it starts again
+    /// at once, then with backoff.
+    fn retry_after_failure(&mut self, reason: String) {
+        if self.failures == 0 {
+            self.failures = 1;
+            self.last_failure = Some(reason);
+            self.phase = Phase::Stopped;
+            self.next_start = Some(Instant::now());
+        } else {
+            self.start_failed(reason);
+        }
     }
 }
 
