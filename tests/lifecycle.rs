@@ -259,6 +259,9 @@ impl Drop for Own {
 }
 
 struct T {
+    /// Every daemon pid seen, for the cleanup of FRR's `/var/tmp/frr/bgpd.<pid>/` (a bgpd killed
+    /// with bgpgen leaves it).
+    seen: std::cell::RefCell<BTreeSet<u32>>,
     backend: Backend,
     lab: Lab,
     upstream: Gobgp,
@@ -384,6 +387,12 @@ impl T {
 
     /// The routing daemons running in the speaker's namespace.
     fn daemons(&self) -> Vec<Proc> {
+        let found = self.find_daemons();
+        self.seen.borrow_mut().extend(found.iter().map(|d| d.pid));
+        found
+    }
+
+    fn find_daemons(&self) -> Vec<Proc> {
         let ip = netns::find_program(IP).expect("ip");
         let out = Command::new(ip)
             .args(["netns", "pids", &self.speaker_ns])
@@ -435,6 +444,18 @@ impl T {
     }
 }
 
+impl Drop for T {
+    fn drop(&mut self) {
+        if self.backend == Backend::Frr {
+            for pid in self.seen.borrow().iter() {
+                if fs::metadata(format!("/proc/{pid}")).is_err() {
+                    let _ = fs::remove_dir_all(format!("/var/tmp/frr/bgpd.{pid}"));
+                }
+            }
+        }
+    }
+}
+
 /// Builds the lab (upstream with graceful restart), the manifests (pod a) and starts
 /// `bgpgen run --spawn` with graceful restart on. `env` adds to bgpgen's environment.
 fn start(backend: Backend, tag: &str, env: &[(&str, Option<&str>)]) -> T {
@@ -478,6 +499,7 @@ fn start(backend: Backend, tag: &str, env: &[(&str, Option<&str>)]) -> T {
         );
     }
     let t = T {
+        seen: Default::default(),
         backend,
         lab,
         upstream,

@@ -251,7 +251,14 @@ impl Supervisor {
         self.cleared = true;
         let pid_file = self.pid_file();
         match process::verified_pid(&pid_file, &self.expect()) {
-            Ok(None) => {}
+            Ok(None) => {
+                // A bgpd that was killed (with the previous bgpgen) left its run directory.
+                if let Ok(pid) = process::read_pid_file(&pid_file)
+                    && !process::alive(pid)
+                {
+                    self.remove_frr_leftovers(pid);
+                }
+            }
             Ok(Some(pid)) => {
                 tracing::warn!(daemon = %self.backend, pid, pid_file = %pid_file.display(),
                     "a daemon of a previous bgpgen is still running; stopping it (SIGKILL: peers with graceful restart keep the routes) before starting ours");
