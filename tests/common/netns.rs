@@ -218,6 +218,18 @@ impl Lab {
     /// Creates the two namespaces, the veth pair and the addresses. `tag` goes into the names
     /// (`bgpgen-<pid>-<n>-<tag>-speaker`), so keep it short and unique per test.
     pub fn new(tag: &str) -> Lab {
+        Lab::build(tag, None)
+    }
+
+    /// [`Lab::new`] with the speaker side in the network namespace of process `pid` (e.g. a
+    /// container's, which Docker creates), named with `ip netns attach` instead of created: the
+    /// veth and addresses go into it, and dropping the lab removes only the name (the namespace
+    /// lives as long as its processes).
+    pub fn attached(tag: &str, pid: u32) -> Lab {
+        Lab::build(tag, Some(pid))
+    }
+
+    fn build(tag: &str, speaker_pid: Option<u32>) -> Lab {
         let n = NEXT_LAB.fetch_add(1, Ordering::SeqCst);
         let base = format!("bgpgen-{}-{n}-{tag}", std::process::id());
         let dir = tempfile::Builder::new()
@@ -233,7 +245,12 @@ impl Lab {
             status: Vec::new(),
         };
         for ns in [lab.speaker.clone(), lab.upstream.clone()] {
-            lab.ip(&["netns", "add", &ns]);
+            match speaker_pid {
+                Some(pid) if ns == lab.speaker => {
+                    lab.ip(&["netns", "attach", &ns, &pid.to_string()])
+                }
+                _ => lab.ip(&["netns", "add", &ns]),
+            }
             lab.namespaces.push(ns);
         }
         let (a, b) = (lab.speaker.clone(), lab.upstream.clone());
