@@ -41,7 +41,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle, sleep};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bgpgen::daemon::gobgp_api::GobgpApi;
+use bgpgen::daemon::gobgp::api::GobgpApi;
 use bgpgen::render::Backend;
 use bgpgen::routes_file::Path as RoutePath;
 use ipnet::IpNet;

@@ -12,10 +12,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::compile::compile;
-use crate::daemon::bird::BirdDriver;
 use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
-use crate::daemon::frr::FrrDriver;
-use crate::daemon::gobgp::GobgpDriver;
 use crate::daemon::supervisor::{Phase, StopMode, Supervisor};
 use crate::intent::Intent;
 use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
@@ -84,75 +81,25 @@ impl PipelineError {
     }
 }
 
-/// One daemon driver.
-pub enum Driver {
-    Gobgp(GobgpDriver),
-    Bird(BirdDriver),
-    Frr(FrrDriver),
-}
+/// The driver of the configured daemon (see [`crate::daemon::Driver`]).
+pub struct Driver(Box<dyn crate::daemon::Driver>);
 
 impl Driver {
     pub fn new(backend: Backend, options: DaemonOptions) -> Driver {
-        match backend {
-            Backend::Gobgp => Driver::Gobgp(GobgpDriver::new(options)),
-            Backend::Bird => Driver::Bird(BirdDriver::new(options)),
-            Backend::Frr => Driver::Frr(FrrDriver::new(options)),
-        }
+        Driver(crate::daemon::of(backend).driver(options))
     }
+}
 
-    pub async fn apply(
-        &mut self,
-        intent: &Intent,
-        rendered: &crate::render::Rendered,
-    ) -> Result<ApplyOutcome, ApplyError> {
-        match self {
-            Driver::Gobgp(d) => d.apply(intent, rendered).await,
-            Driver::Bird(d) => d.apply(rendered).await,
-            Driver::Frr(d) => d.apply(intent, rendered).await,
-        }
+impl std::ops::Deref for Driver {
+    type Target = dyn crate::daemon::Driver;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
     }
+}
 
-    /// GoBGP only: paths sent through its API since start, (added or changed, withdrawn).
-    pub fn gobgp_paths_sent(&self) -> Option<(u64, u64)> {
-        match self {
-            Driver::Gobgp(d) => Some(d.paths_sent()),
-            _ => None,
-        }
-    }
-
-    /// bgpgen started the daemon again: what the driver knew of its state is gone.
-    pub fn restarted(&mut self) {
-        match self {
-            Driver::Gobgp(d) => d.restarted(),
-            Driver::Frr(d) => d.restarted(),
-            Driver::Bird(_) => {}
-        }
-    }
-
-    /// A spawned daemon started before the source sent anything: GoBGP announces the paths of
-    /// the `routes.txt` on disk (BIRD and FRR have them in their file).
-    pub fn seed_from_disk(&mut self) {
-        if let Driver::Gobgp(d) = self {
-            d.seed_from_disk();
-        }
-    }
-
-    /// Before a spawned daemon is stopped without graceful restart: closes its sessions with a
-    /// Cease where its SIGTERM would not (FRR; gobgpd and BIRD send one on SIGTERM).
-    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
-        match self {
-            Driver::Frr(d) => d.close_sessions(intent).await,
-            Driver::Gobgp(_) | Driver::Bird(_) => Ok(()),
-        }
-    }
-
-    /// Checks the daemon; a GoBGP that restarted gets its paths back here.
-    pub async fn check(&mut self) -> bool {
-        match self {
-            Driver::Gobgp(d) => d.check().await,
-            Driver::Bird(d) => d.reachable().await,
-            Driver::Frr(d) => d.reachable().await,
-        }
+impl std::ops::DerefMut for Driver {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut()
     }
 }
 
@@ -473,10 +420,10 @@ impl Agent {
             }
         }
         let reachable = self.driver.check().await;
-        let sent = self.driver.gobgp_paths_sent();
+        let driver_metrics = self.driver.metrics();
         update(&self.status, |s| {
             s.daemon_reachable = reachable;
-            s.gobgp_paths_sent = sent;
+            s.driver_metrics = driver_metrics;
         });
         if reachable {
             self.failed_checks = 0;
@@ -546,8 +493,8 @@ impl Agent {
             }
             Err(e) => (Err(e), None),
         };
-        let sent = self.driver.gobgp_paths_sent();
-        update(&self.status, |s| s.gobgp_paths_sent = sent);
+        let driver_metrics = self.driver.metrics();
+        update(&self.status, |s| s.driver_metrics = driver_metrics);
         match result {
             Ok((intent, outcome)) => {
                 self.retry = None;

@@ -50,85 +50,10 @@ pub fn route_changes(from: &Intent, to: &Intent) -> Vec<String> {
     out
 }
 
-/// What applying `to` over `from` does to a running daemon of this backend, per change.
+/// What applying `to` over `from` does to a running daemon of this backend, per change (each
+/// daemon's `forecast.rs` knows its resets).
 pub fn forecast(from: &Intent, to: &Intent, backend: Backend) -> Vec<String> {
-    let mut out = Vec::new();
-    if from.speaker.router_id != to.speaker.router_id
-        || from.speaker.local_as != to.speaker.local_as
-    {
-        out.push(match backend {
-            Backend::Gobgp => {
-                "daemon restart: router ID or local AS changed ([global] is not applied on reload)"
-                    .to_string()
-            }
-            _ => "session reset (all neighbors): router ID or local AS changed".to_string(),
-        });
-    }
-    let old: BTreeMap<_, _> = from.neighbors.iter().map(|n| (n.address, n)).collect();
-    let new: BTreeMap<_, _> = to.neighbors.iter().map(|n| (n.address, n)).collect();
-    for (addr, n) in &new {
-        match old.get(addr) {
-            None => out.push(format!("session add: {addr}")),
-            Some(o) if o.remote_as != n.remote_as || o.families != n.families => out.push(format!(
-                "session reset: {addr} (remote AS or families changed)"
-            )),
-            _ => {}
-        }
-    }
-    for addr in old.keys().filter(|a| !new.contains_key(a)) {
-        out.push(format!("session remove: {addr}"));
-    }
-    let (a, b) = (&from.bgp, &to.bgp);
-    let mut changed = Vec::new();
-    if a.hold_time != b.hold_time || a.keepalive != b.keepalive {
-        changed.push("timers");
-    }
-    if a.password != b.password {
-        changed.push("password");
-    }
-    if a.passive != b.passive {
-        changed.push("passive mode");
-    }
-    if a.ebgp_multihop_ttl != b.ebgp_multihop_ttl {
-        changed.push("eBGP multihop");
-    }
-    if a.graceful_restart != b.graceful_restart {
-        changed.push("graceful restart");
-    }
-    if a.extended_nexthop != b.extended_nexthop {
-        changed.push("extended next hop");
-    }
-    if !changed.is_empty() {
-        let kept: Vec<String> = new
-            .keys()
-            .filter(|a| old.contains_key(a))
-            .map(ToString::to_string)
-            .collect();
-        if !kept.is_empty() {
-            out.push(format!(
-                "session reset: {} ({} changed)",
-                kept.join(", "),
-                changed.join(", ")
-            ));
-        } else if a.password != b.password {
-            // Shown even with no session to reset: the value never is.
-            out.push("password changed (no established neighbor is kept)".to_string());
-        }
-    }
-    if a.bfd != b.bfd && backend != Backend::Gobgp {
-        out.push("BFD sessions re-created (BGP sessions stay up)".to_string());
-    }
-    let routes = route_changes(from, to);
-    if !routes.is_empty() {
-        out.push(format!(
-            "route add/withdraw: {} change(s), no session impact",
-            routes.len()
-        ));
-    }
-    if out.is_empty() {
-        out.push("no-op".to_string());
-    }
-    out
+    crate::daemon::of(backend).forecast(from, to)
 }
 
 /// Unified diff of two renderings, file by file (`--- a/NAME`, `+++ b/NAME`).

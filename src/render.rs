@@ -3,7 +3,6 @@
 //! built here from typed fields (addresses, numbers, checked identifiers, sanitized comments), so
 //! no object name or annotation can add configuration text.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,67 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::intent::{Intent, NextHop, Route, Source};
 use crate::model::Family;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Gobgp, Backend::Frr, Backend::Bird];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    /// The files this backend renders, each with its template.
-    pub fn files(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Backend::Gobgp => &[
-                ("gobgpd.toml", "gobgpd.toml.j2"),
-                ("routes.txt", "routes.txt.j2"),
-            ],
-            Backend::Frr => &[("frr.conf", "frr.conf.j2")],
-            Backend::Bird => &[("bird.conf", "bird.conf.j2")],
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "gobgp" | "gobgpd" => Ok(Backend::Gobgp),
-            "frr" | "bgpd" => Ok(Backend::Frr),
-            "bird" | "bird2" => Ok(Backend::Bird),
-            other => Err(format!(
-                "unknown backend {other:?} (use gobgp, frr or bird)"
-            )),
-        }
-    }
-}
-
-/// The built-in templates, compiled into the binary.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "gobgpd.toml.j2",
-        include_str!("../templates/gobgpd.toml.j2"),
-    ),
-    ("routes.txt.j2", include_str!("../templates/routes.txt.j2")),
-    ("frr.conf.j2", include_str!("../templates/frr.conf.j2")),
-    ("bird.conf.j2", include_str!("../templates/bird.conf.j2")),
-];
+pub use crate::daemon::Backend;
 
 #[derive(Debug, Error)]
 pub enum RenderError {
@@ -132,7 +71,10 @@ impl Templates {
         {
             env.set_syntax(syntax);
         }
-        for (name, builtin) in BUILTIN {
+        let builtin = Backend::ALL
+            .iter()
+            .flat_map(|b| crate::daemon::of(*b).templates().iter());
+        for (name, builtin) in builtin {
             let source = match dir.map(|d| d.join(name)) {
                 Some(path) if path.exists() => {
                     std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
@@ -201,69 +143,71 @@ fn peer_id(ip: IpAddr) -> String {
     id
 }
 
+/// What every template receives. Built from the intent's typed fields only; each daemon then
+/// adjusts it to what its syntax can carry ([`crate::daemon::Daemon::adjust`]).
 #[derive(Serialize)]
-struct Ctx {
-    hash: String,
-    router_id: String,
+pub struct RenderCtx {
+    pub(crate) hash: String,
+    pub(crate) router_id: String,
     /// False for 0.0.0.0, which BIRD and FRR are better left to choose themselves.
-    router_id_set: bool,
-    local_as: u32,
-    hold_time: u64,
-    keepalive: u64,
-    connect_retry: u64,
-    passive: bool,
-    multihop_ttl: Option<u8>,
-    extended_nexthop: bool,
-    graceful_restart: Option<GrCtx>,
-    bfd: Option<BfdCtx>,
-    password: Option<String>,
+    pub(crate) router_id_set: bool,
+    pub(crate) local_as: u32,
+    pub(crate) hold_time: u64,
+    pub(crate) keepalive: u64,
+    pub(crate) connect_retry: u64,
+    pub(crate) passive: bool,
+    pub(crate) multihop_ttl: Option<u8>,
+    pub(crate) extended_nexthop: bool,
+    pub(crate) graceful_restart: Option<GrCtx>,
+    pub(crate) bfd: Option<BfdCtx>,
+    pub(crate) password: Option<String>,
     /// The password as a quoted TOML string (gobgpd.toml), escaped.
-    password_toml: Option<String>,
-    neighbors: Vec<NeighborCtx>,
+    pub(crate) password_toml: Option<String>,
+    pub(crate) neighbors: Vec<NeighborCtx>,
     /// Neighbors with a pinned local address, for GoBGP's export policy.
-    pinned: Vec<NeighborCtx>,
-    routes_v4: Vec<RouteCtx>,
-    routes_v6: Vec<RouteCtx>,
-    next_hop_v4: Option<String>,
-    next_hop_v6: Option<String>,
-    unreachable: usize,
+    pub(crate) pinned: Vec<NeighborCtx>,
+    pub(crate) routes_v4: Vec<RouteCtx>,
+    pub(crate) routes_v6: Vec<RouteCtx>,
+    pub(crate) next_hop_v4: Option<String>,
+    pub(crate) next_hop_v6: Option<String>,
+    pub(crate) unreachable: usize,
 }
 
 #[derive(Serialize)]
-struct GrCtx {
-    restart_time: u64,
-    deferral_time: u64,
+pub struct GrCtx {
+    pub(crate) restart_time: u64,
+    pub(crate) deferral_time: u64,
 }
 
 #[derive(Serialize)]
-struct BfdCtx {
-    min_tx_ms: u32,
-    min_rx_ms: u32,
-    multiplier: u8,
+pub struct BfdCtx {
+    pub(crate) min_tx_ms: u32,
+    pub(crate) min_rx_ms: u32,
+    pub(crate) multiplier: u8,
 }
 
 #[derive(Serialize, Clone)]
-struct NeighborCtx {
-    address: String,
-    id: String,
-    remote_as: u32,
-    ipv6: bool,
-    ebgp: bool,
-    families: Vec<&'static str>,
-    ipv4_unicast: bool,
-    ipv6_unicast: bool,
+pub struct NeighborCtx {
+    pub(crate) address: String,
+    pub(crate) id: String,
+    pub(crate) remote_as: u32,
+    pub(crate) ipv6: bool,
+    pub(crate) ebgp: bool,
+    pub(crate) families: Vec<&'static str>,
+    pub(crate) ipv4_unicast: bool,
+    pub(crate) ipv6_unicast: bool,
     /// The session's local address and the next hop of every route sent to it, when pinned
     /// (`--allowed-source-addresses`, `--neighbor-local-address`); else the daemon's choice.
-    local_address: Option<String>,
+    pub(crate) local_address: Option<String>,
     /// The neighbor's own family, for per-family statements: `ipv4-unicast` or `ipv6-unicast`.
-    family: &'static str,
+    pub(crate) family: &'static str,
 }
 
 #[derive(Serialize)]
-struct RouteCtx {
-    prefix: String,
-    next_hop: Option<String>,
-    comment: String,
+pub struct RouteCtx {
+    pub(crate) prefix: String,
+    pub(crate) next_hop: Option<String>,
+    pub(crate) comment: String,
 }
 
 fn source_comment(sources: &[Source]) -> String {
@@ -296,15 +240,13 @@ fn route_ctx(r: &Route) -> RouteCtx {
 /// (120 s in FRR and BIRD) leave a session down for two minutes after a peer restart.
 const CONNECT_RETRY_SECS: u64 = 5;
 
-/// FRR's `select-defer-time` and BGP's 16-bit hold time bound what the intent can ask for.
-const FRR_MAX_SELECT_DEFER: u64 = 3600;
-
 fn context(
     intent: &Intent,
     backend: Backend,
     reveal_secrets: bool,
     notes: &mut Vec<Diagnostic>,
-) -> Result<Ctx, RenderError> {
+) -> Result<RenderCtx, RenderError> {
+    let daemon = crate::daemon::of(backend);
     let bgp = &intent.bgp;
     let password = match &bgp.password {
         None => None,
@@ -319,60 +261,16 @@ fn context(
             })
         }
     };
-    let password_toml = password.as_deref().map(toml_string);
-    let mut graceful_restart = bgp.graceful_restart.enabled.then_some(GrCtx {
+    let graceful_restart = bgp.graceful_restart.enabled.then_some(GrCtx {
         restart_time: bgp.graceful_restart.restart_time,
         deferral_time: bgp.graceful_restart.deferral_time,
     });
-    if backend == Backend::Frr
-        && let Some(gr) = &mut graceful_restart
-        && gr.deferral_time > FRR_MAX_SELECT_DEFER
-    {
-        notes.push(Diagnostic::warning(
-            "render/frr",
-            format!("FRR's select-defer-time is at most {FRR_MAX_SELECT_DEFER}s; using it instead of {}s", gr.deferral_time),
-        ));
-        gr.deferral_time = FRR_MAX_SELECT_DEFER;
-    }
-    if backend == Backend::Bird && graceful_restart.is_some() {
-        notes.push(Diagnostic::info(
-            "render/bird",
-            "BIRD has no graceful restart deferral (select-defer) time; that value is not rendered",
-        ));
-    }
     let multihop_ttl = (bgp.ebgp_multihop_ttl > 1).then_some(bgp.ebgp_multihop_ttl);
-    let mut bfd = bgp.bfd.enabled.then_some(BfdCtx {
+    let bfd = bgp.bfd.enabled.then_some(BfdCtx {
         min_tx_ms: bgp.bfd.min_tx_ms,
         min_rx_ms: bgp.bfd.min_rx_ms,
         multiplier: bgp.bfd.multiplier,
     });
-    if let Some(b) = &mut bfd {
-        match backend {
-            Backend::Frr => frr_bfd_limits(b, notes),
-            // BIRD carries every value kube-ovn-speaker accepts (intervals as 32-bit
-            // microseconds, multiplier 1 to 255).
-            Backend::Bird | Backend::Gobgp => {}
-        }
-    }
-    if bfd.is_some() {
-        match backend {
-            Backend::Gobgp => {
-                notes.push(Diagnostic::warning(
-                    "render/gobgp",
-                    "GoBGP does not implement BFD; --enable-bfd is not rendered",
-                ));
-                bfd = None;
-            }
-            Backend::Bird if multihop_ttl.is_some() => {
-                notes.push(Diagnostic::warning(
-                    "render/bird",
-                    "BIRD runs BFD on multihop sessions only with a fixed source address; BFD is not rendered",
-                ));
-                bfd = None;
-            }
-            _ => {}
-        }
-    }
     let local_as = intent.speaker.local_as.0;
     let neighbors: Vec<NeighborCtx> = intent
         .neighbors
@@ -411,25 +309,11 @@ fn context(
         .filter(|n| n.local_address.is_some())
         .cloned()
         .collect();
-    let router_id = if intent.speaker.router_id.is_unspecified() {
-        match backend {
-            Backend::Bird => notes.push(Diagnostic::info(
-                "render/bird",
-                "router ID 0.0.0.0 is not rendered: BIRD picks one of the host's IPv4 addresses",
-            )),
-            Backend::Frr | Backend::Gobgp => notes.push(Diagnostic::warning(
-                format!("render/{backend}"),
-                format!("router ID 0.0.0.0: {backend}'s sessions will not come up (peers refuse it); set --router-id"),
-            )),
-        }
-        None
-    } else {
-        Some(intent.speaker.router_id.to_string())
-    };
-    Ok(Ctx {
+    let router_id_set = !intent.speaker.router_id.is_unspecified();
+    let mut ctx = RenderCtx {
         hash: intent.hash.clone(),
-        router_id: router_id.unwrap_or_else(|| "0.0.0.0".to_string()),
-        router_id_set: !intent.speaker.router_id.is_unspecified(),
+        router_id: intent.speaker.router_id.to_string(),
+        router_id_set,
         local_as,
         hold_time: bgp.hold_time,
         keepalive: bgp.keepalive,
@@ -440,7 +324,7 @@ fn context(
         graceful_restart,
         bfd,
         password,
-        password_toml,
+        password_toml: None,
         neighbors,
         pinned,
         routes_v4: announced(Family::Ipv4Unicast),
@@ -448,17 +332,17 @@ fn context(
         next_hop_v4: next_hop(Family::Ipv4Unicast),
         next_hop_v6: next_hop(Family::Ipv6Unicast),
         unreachable: intent.routes.iter().filter(|r| r.unreachable).count(),
-    })
+    };
+    daemon.adjust(&mut ctx, notes);
+    Ok(ctx)
 }
 
 /// The Linux kernel's TCP MD5 keys (RFC 2385), which all three daemons use, hold at most 80 bytes.
 const TCP_MD5_MAX_KEY_LEN: usize = 80;
 
 /// Why `backend` cannot carry `password` as given, if it cannot. Everything kube-ovn-speaker
-/// takes is taken by `compile`; what each syntax can write (found with each daemon's parser):
-/// gobgpd.toml quotes and escapes it (any character); FRR's `neighbor X password WORD` ends at
-/// whitespace; BIRD's `password "..."` has no escapes, so no `"` and no line break. The message
-/// names the character, never the password.
+/// takes is taken by `compile`; what each syntax can write was found with each daemon's parser
+/// (see each daemon's `render.rs`). The message names the character, never the password.
 pub fn password_problem(backend: Backend, password: &str) -> Option<String> {
     if password.len() > TCP_MD5_MAX_KEY_LEN {
         return Some(format!(
@@ -466,72 +350,26 @@ pub fn password_problem(backend: Backend, password: &str) -> Option<String> {
             password.len()
         ));
     }
-    let bad = password.chars().find(|&c| match backend {
-        Backend::Gobgp => false,
-        Backend::Frr => c.is_ascii_whitespace() || c.is_control(),
-        Backend::Bird => c == '"' || (c.is_control() && c != '\t'),
-    })?;
-    let why = match backend {
-        Backend::Gobgp => "",
-        Backend::Frr => {
-            "FRR's `neighbor X password WORD` ends at whitespace and takes no control characters"
-        }
-        Backend::Bird => "BIRD's quoted strings have no escapes",
-    };
-    Some(format!(
-        "{backend} cannot carry the character {} of the BGP password (--auth-password or --auth-password-file): {why}; use another backend or another password",
-        describe_char(bad)
-    ))
+    crate::daemon::of(backend).password_problem(password)
 }
 
-fn describe_char(c: char) -> String {
+/// The warning for a daemon that needs a router ID and got none.
+pub(crate) fn router_id_unset_warning(daemon: &str) -> Diagnostic {
+    Diagnostic::warning(
+        format!("render/{daemon}"),
+        format!(
+            "router ID 0.0.0.0: {daemon}'s sessions will not come up (peers refuse it); set --router-id"
+        ),
+    )
+}
+
+/// A character of a password in a message: its code point, and itself when printable.
+pub(crate) fn describe_char(c: char) -> String {
     if c.is_control() || c.is_whitespace() {
         format!("U+{:04X}", u32::from(c))
     } else {
         format!("{c:?} (U+{:04X})", u32::from(c))
     }
-}
-
-/// A TOML basic string: quoted, with `"`, `\` and every control character escaped.
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// FRR's `neighbor X bfd MULT RX TX` takes a multiplier of 2 to 255 and intervals of 50 to
-/// 60000 ms; other values kube-ovn-speaker accepts are moved to the nearest, with a warning.
-fn frr_bfd_limits(b: &mut BfdCtx, notes: &mut Vec<Diagnostic>) {
-    let mut clamp = |what: &str, value: &mut u32, min: u32, max: u32| {
-        let wanted = *value;
-        *value = wanted.clamp(min, max);
-        if *value != wanted {
-            notes.push(Diagnostic::warning(
-                "render/frr",
-                format!(
-                    "FRR's BFD {what} is {min} to {max}; using {} instead of {wanted}",
-                    *value
-                ),
-            ));
-        }
-    };
-    clamp("transmit interval (ms)", &mut b.min_tx_ms, 50, 60000);
-    clamp("receive interval (ms)", &mut b.min_rx_ms, 50, 60000);
-    let mut multiplier = u32::from(b.multiplier);
-    clamp("detection multiplier", &mut multiplier, 2, 255);
-    b.multiplier = u8::try_from(multiplier).unwrap_or(u8::MAX);
 }
 
 /// Renders the intent for one backend. With `reveal_secrets` false the password is written as
@@ -547,6 +385,7 @@ pub fn render(
     let has_secret = ctx.password.is_some();
     let value = minijinja::Value::from(Serde(&ctx));
     let mut files = Vec::new();
+    let daemon = crate::daemon::of(backend);
     for (file, template) in backend.files() {
         let tmpl = templates
             .env
@@ -558,7 +397,7 @@ pub fn render(
         files.push(RenderedFile {
             name: file.to_string(),
             contents,
-            secret: has_secret && *file != "routes.txt",
+            secret: has_secret && daemon.holds_secret(file),
         });
     }
     Ok(Rendered {

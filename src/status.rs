@@ -73,8 +73,8 @@ pub struct Status {
     /// False while the source (e.g. the Kubernetes API) is unreachable or resyncing.
     pub source_up: bool,
     pub last_error: Option<String>,
-    /// GoBGP only: paths sent to gobgpd through its API, (added or changed, withdrawn).
-    pub gobgp_paths_sent: Option<(u64, u64)>,
+    /// What the driver counts of its own work (GoBGP: paths sent through its API).
+    pub driver_metrics: Vec<crate::daemon::DriverMetric>,
     /// `--spawn`: daemons started, and restarts by reason (`exited`, `unreachable`,
     /// `config`).
     pub daemon_starts: u64,
@@ -99,7 +99,7 @@ impl Default for Status {
             daemon_reachable: false,
             source_up: false,
             last_error: None,
-            gobgp_paths_sent: None,
+            driver_metrics: Vec::new(),
             daemon_starts: 0,
             daemon_restarts: BTreeMap::new(),
         }
@@ -297,15 +297,15 @@ impl Status {
                 })
                 .collect(),
         );
-        if let Some((added, deleted)) = self.gobgp_paths_sent {
+        for m in &self.driver_metrics {
             gauge(
-                "bgpgen_gobgp_paths_sent_total",
-                "Paths sent to gobgpd through its API: add (new or changed next hop), delete (withdrawn).",
-                "counter",
-                vec![
-                    ("{op=\"add\"}".into(), added.to_string()),
-                    ("{op=\"delete\"}".into(), deleted.to_string()),
-                ],
+                m.name,
+                m.help,
+                m.kind,
+                m.samples
+                    .iter()
+                    .map(|(labels, value)| (labels.clone(), value.to_string()))
+                    .collect(),
             );
         }
         out
@@ -361,8 +361,22 @@ mod tests {
     fn gobgp_paths_sent_only_for_gobgp() {
         let none = Status::default().metrics();
         assert!(!none.contains("bgpgen_gobgp_paths_sent_total"), "{none}");
+        let driver = crate::daemon::of(crate::daemon::Backend::Gobgp).driver(
+            crate::daemon::driver::DaemonOptions {
+                config_file: "/nonexistent/gobgpd.toml".into(),
+                gobgp_api: "127.0.0.1:1".into(),
+                gobgpd_pid_file: None,
+                bird_socket: "/nonexistent/bird.ctl".into(),
+                frr_vty_socket: "/nonexistent".into(),
+            },
+        );
+        let mut metrics = driver.metrics();
+        metrics[0].samples = vec![
+            ("{op=\"add\"}".into(), 100_001.0),
+            ("{op=\"delete\"}".into(), 2.0),
+        ];
         let status = Status {
-            gobgp_paths_sent: Some((100_001, 2)),
+            driver_metrics: metrics,
             ..Status::default()
         };
         let text = status.metrics();

@@ -77,31 +77,18 @@ pub struct Supervisor {
     cleared: bool,
 }
 
-fn dir_of(path: &Path) -> PathBuf {
+pub(crate) fn dir_of(path: &Path) -> PathBuf {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf()
 }
 
-fn absolute(p: &Path) -> PathBuf {
+pub(crate) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// The pid file bgpgen keeps for a spawned gobgpd (used for SIGHUP), beside its configuration.
-pub fn gobgpd_pid_file(options: &DaemonOptions) -> PathBuf {
-    dir_of(&options.config_file).join("gobgpd.pid")
-}
-
-/// Where a spawned gobgpd serves its gRPC API: a Unix socket in bgpgen's own directory (beside
-/// the configuration), not TCP loopback, which every process of a host-network node can reach
-/// (the API returns the neighbors' passwords and accepts paths).
-pub fn gobgpd_api_socket(config_file: &Path) -> String {
-    format!(
-        "unix://{}",
-        absolute(&dir_of(config_file)).join("gobgpd.sock").display()
-    )
-}
+pub use crate::daemon::gobgp::spawn::{gobgpd_api_socket, gobgpd_pid_file};
 
 impl Supervisor {
     pub fn new(backend: Backend, options: DaemonOptions) -> Supervisor {
@@ -145,28 +132,14 @@ impl Supervisor {
         };
     }
 
+    fn daemon(&self) -> &'static dyn crate::daemon::Daemon {
+        crate::daemon::of(self.backend)
+    }
+
     /// The daemon's pid file: written by BIRD (`-P`) and bgpd (`-i`) themselves, by bgpgen for
     /// gobgpd (which has no such option).
     pub fn pid_file(&self) -> PathBuf {
-        let dir = dir_of(&self.options.config_file);
-        match self.backend {
-            Backend::Gobgp => self
-                .options
-                .gobgpd_pid_file
-                .clone()
-                .unwrap_or_else(|| gobgpd_pid_file(&self.options)),
-            Backend::Bird => dir.join("bird.pid"),
-            Backend::Frr => dir.join("bgpd.pid"),
-        }
-    }
-
-    fn program(&self) -> String {
-        let (var, default) = match self.backend {
-            Backend::Gobgp => ("BGPGEN_GOBGPD", "gobgpd"),
-            Backend::Bird => ("BGPGEN_BIRD", "bird"),
-            Backend::Frr => ("BGPGEN_FRR_BGPD", "/usr/lib/frr/bgpd"),
-        };
-        std::env::var(var).unwrap_or_else(|_| default.into())
+        self.daemon().pid_file(&self.options)
     }
 
     /// The daemon's command line; paths absolute (BIRD resolves `-c` against its start directory).
@@ -174,63 +147,18 @@ impl Supervisor {
         let abs = |p: &Path| absolute(p).display().to_string();
         let config = abs(&self.options.config_file);
         let pid_file = abs(&self.pid_file());
-        let args = match self.backend {
-            Backend::Gobgp => vec![
-                "-f".into(),
-                config,
-                "-t".into(),
-                "toml".into(),
-                "--api-hosts".into(),
-                self.options.gobgp_api.clone(),
-                "--pprof-disable".into(),
-            ],
-            Backend::Bird => vec![
-                "-f".into(),
-                "-c".into(),
-                config,
-                "-s".into(),
-                abs(&self.options.bird_socket),
-                "-P".into(),
-                pid_file,
-            ],
-            Backend::Frr => {
-                let mut args = vec![
-                    "-f".into(),
-                    config,
-                    // No zebra: bgpd alone, routes only in BGP's table.
-                    "-Z".into(),
-                    "-S".into(),
-                    // No TCP vty (port 2605 on every address of a host-network node): vtysh
-                    // reaches bgpd through the Unix socket in --vty_socket.
-                    "-P".into(),
-                    "0".into(),
-                    "--vty_socket".into(),
-                    abs(&self.options.frr_vty_socket),
-                    "-i".into(),
-                    pid_file,
-                    "--log".into(),
-                    "stdout".into(),
-                ];
-                // bgpd started by root switches to user frr, which may not be able to read our
-                // files; run it as root then. Otherwise it keeps the current user.
-                if is_root() {
-                    args.extend(["-u".into(), "root".into(), "-g".into(), "root".into()]);
-                }
-                args
-            }
-        };
-        (self.program(), args)
+        let daemon = self.daemon();
+        (
+            daemon.program(),
+            daemon.command(&self.options, config, pid_file),
+        )
     }
 
     /// What a daemon of ours looks like in `/proc/PID/cmdline`.
     fn expect(&self) -> Expect {
-        let daemon = match self.backend {
-            Backend::Gobgp => "gobgpd",
-            Backend::Bird => "bird",
-            Backend::Frr => "bgpd",
-        };
-        let mut programs = vec![daemon.to_string()];
-        if let Some(name) = Path::new(&self.program()).file_name() {
+        let daemon = self.daemon();
+        let mut programs = vec![daemon.process_name().to_string()];
+        if let Some(name) = Path::new(&daemon.program()).file_name() {
             programs.push(name.to_string_lossy().into_owned());
         }
         Expect {
@@ -250,15 +178,11 @@ impl Supervisor {
         }
         self.cleared = true;
         let pid_file = self.pid_file();
-        match process::verified_pid(&pid_file, &self.expect()) {
-            Ok(None) => {
-                // A bgpd that was killed (with the previous bgpgen) left its run directory.
-                if let Ok(pid) = process::read_pid_file(&pid_file)
-                    && !process::alive(pid)
-                {
-                    self.remove_frr_leftovers(pid);
-                }
-            }
+        let gone = match process::verified_pid(&pid_file, &self.expect()) {
+            // A daemon that was killed (with the previous bgpgen) left its run state.
+            Ok(None) => process::read_pid_file(&pid_file)
+                .ok()
+                .filter(|pid| !process::alive(*pid)),
             Ok(Some(pid)) => {
                 tracing::warn!(daemon = %self.backend, pid, pid_file = %pid_file.display(),
                     "a daemon of a previous bgpgen is still running; stopping it (SIGKILL: peers with graceful restart keep the routes) before starting ours");
@@ -274,38 +198,15 @@ impl Supervisor {
                     }
                     Err(e) => tracing::error!(error = %e, "stopping the previous daemon failed"),
                 }
-                self.remove_frr_leftovers(pid);
+                Some(pid)
             }
             Err(e) => {
                 // A pid file naming another program (a new container reuses pids): not ours.
                 tracing::warn!(error = %e, "ignoring the stale pid file");
+                None
             }
-        }
-        if self.backend == Backend::Gobgp {
-            self.remove_stale_gobgpd_socket();
-        }
-    }
-
-    /// A gobgpd that was killed leaves its API socket, and the next one fails with "address
-    /// already in use". Only called while no gobgpd of ours runs.
-    fn remove_stale_gobgpd_socket(&self) {
-        use std::os::unix::fs::FileTypeExt as _;
-        let Some(path) = self.options.gobgp_api.strip_prefix("unix://") else {
-            return;
         };
-        if let Ok(meta) = std::fs::symlink_metadata(path)
-            && meta.file_type().is_socket()
-        {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-
-    /// Every bgpd start leaves `/var/tmp/frr/bgpd.<pid>/`; a clean exit removes it, a SIGKILL
-    /// does not.
-    fn remove_frr_leftovers(&self, pid: u32) {
-        if self.backend == Backend::Frr {
-            let _ = std::fs::remove_dir_all(format!("/var/tmp/frr/bgpd.{pid}"));
-        }
+        self.daemon().remove_leftovers(&self.options, gone, true);
     }
 
     /// Starts the daemon (its configuration file must exist). A failure schedules the next
@@ -330,7 +231,7 @@ impl Supervisor {
             }
         };
         let pid = child.id();
-        if self.backend == Backend::Gobgp
+        if self.daemon().bgpgen_writes_pid_file()
             && let Err(e) = std::fs::write(self.pid_file(), format!("{pid}\n"))
         {
             tracing::error!(error = %e, pid_file = %self.pid_file().display(), "cannot write gobgpd's pid file; reloads will not reach it");
@@ -373,7 +274,8 @@ impl Supervisor {
         };
         let pid = child.id();
         self.child = None;
-        self.remove_frr_leftovers(pid);
+        self.daemon()
+            .remove_leftovers(&self.options, Some(pid), false);
         let stable =
             matches!(self.phase, Phase::Running { since } if since.elapsed() >= STABLE_AFTER);
         if stable {
@@ -409,32 +311,7 @@ impl Supervisor {
         };
         let pid = child.id();
         let name = self.backend.name();
-        let first = match (mode, self.backend) {
-            (StopMode::KeepRoutes, Backend::Gobgp) => Some(Signal::Kill),
-            (StopMode::KeepRoutes, Backend::Bird) => {
-                // BIRD's own way; SIGKILL below if it does not answer (socket gone, hung).
-                let birdc = std::env::var("BGPGEN_BIRDC").unwrap_or_else(|_| "birdc".into());
-                let socket = self.options.bird_socket.display().to_string();
-                let asked = crate::daemon::driver::run_command_timeout(
-                    &birdc,
-                    &["-s", &socket, "graceful", "restart"],
-                    Duration::from_secs(2),
-                )
-                .await;
-                match asked {
-                    Ok((true, _)) => None,
-                    Ok((false, out)) => {
-                        tracing::warn!(output = %out, "birdc graceful restart failed; SIGKILL instead");
-                        Some(Signal::Kill)
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "birdc graceful restart failed; SIGKILL instead");
-                        Some(Signal::Kill)
-                    }
-                }
-            }
-            (StopMode::KeepRoutes, Backend::Frr) | (StopMode::Clean, _) => Some(Signal::Term),
-        };
+        let first = self.daemon().stop_signal(mode, &self.options).await;
         if let Some(signal) = first
             && let Err(e) = process::send(pid, signal, name)
         {
@@ -465,10 +342,8 @@ impl Supervisor {
             }
         }
         if killed {
-            self.remove_frr_leftovers(pid);
-            if self.backend == Backend::Gobgp {
-                self.remove_stale_gobgpd_socket();
-            }
+            self.daemon()
+                .remove_leftovers(&self.options, Some(pid), true);
         }
     }
 
@@ -503,11 +378,6 @@ impl Supervisor {
 fn backoff(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(16);
     (FIRST_BACKOFF * 2u32.pow(exp)).min(MAX_BACKOFF)
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 #[cfg(test)]

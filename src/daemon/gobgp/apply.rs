@@ -7,7 +7,7 @@
 use crate::daemon::driver::{
     ApplyError, ApplyOutcome, CHECK_TIMEOUT, DaemonOptions, unchanged_on_disk, validate_and_write,
 };
-use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec, SyncStats};
+use crate::daemon::gobgp::api::{GobgpApi, GobgpApiError, PeerSpec, SyncStats};
 use crate::daemon::process::{self, Expect, ProcessError, Signal};
 use crate::intent::Intent;
 use crate::model::Family;
@@ -310,6 +310,42 @@ impl GobgpDriver {
             }
         }
         true
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::daemon::Driver for GobgpDriver {
+    async fn apply(
+        &mut self,
+        intent: &Intent,
+        rendered: &Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        GobgpDriver::apply(self, intent, rendered).await
+    }
+
+    async fn check(&mut self) -> bool {
+        GobgpDriver::check(self).await
+    }
+
+    fn restarted(&mut self) {
+        GobgpDriver::restarted(self)
+    }
+
+    fn seed_from_disk(&mut self) {
+        GobgpDriver::seed_from_disk(self)
+    }
+
+    fn metrics(&self) -> Vec<crate::daemon::DriverMetric> {
+        let (added, deleted) = self.sent;
+        vec![crate::daemon::DriverMetric {
+            name: "bgpgen_gobgp_paths_sent_total",
+            help: "Paths sent to gobgpd through its API: add (new or changed next hop), delete (withdrawn).",
+            kind: "counter",
+            samples: vec![
+                ("{op=\"add\"}".into(), added as f64),
+                ("{op=\"delete\"}".into(), deleted as f64),
+            ],
+        }]
     }
 }
 

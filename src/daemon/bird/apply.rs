@@ -91,3 +91,18 @@ impl BirdDriver {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::daemon::Driver for BirdDriver {
+    async fn apply(
+        &mut self,
+        _intent: &crate::intent::Intent,
+        rendered: &Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        BirdDriver::apply(self, rendered).await
+    }
+
+    async fn check(&mut self) -> bool {
+        self.reachable().await
+    }
+}

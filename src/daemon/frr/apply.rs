@@ -346,6 +346,29 @@ impl FrrDriver {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::daemon::Driver for FrrDriver {
+    async fn apply(
+        &mut self,
+        intent: &Intent,
+        rendered: &Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        FrrDriver::apply(self, intent, rendered).await
+    }
+
+    async fn check(&mut self) -> bool {
+        self.reachable().await
+    }
+
+    fn restarted(&mut self) {
+        FrrDriver::restarted(self)
+    }
+
+    async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        FrrDriver::close_sessions(self, intent).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
