@@ -32,7 +32,6 @@ use prost::Message;
 use thiserror::Error;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::intent::Intent;
 use crate::model::Family;
 use crate::routes_file::Path;
 
@@ -213,36 +212,6 @@ impl fmt::Debug for PeerSpec {
 }
 
 impl PeerSpec {
-    /// The neighbors of an intent, as `templates/gobgpd.toml.j2` renders them: multihop only for
-    /// eBGP neighbors when the TTL is above 1, graceful restart on the neighbor's own families.
-    pub fn from_intent(intent: &Intent) -> Vec<PeerSpec> {
-        let bgp = &intent.bgp;
-        let local_as = intent.speaker.local_as.0;
-        let gr = bgp.graceful_restart;
-        intent
-            .neighbors
-            .iter()
-            .map(|n| PeerSpec {
-                address: n.address,
-                peer_as: n.remote_as.0,
-                families: n.families.clone(),
-                hold_time: bgp.hold_time,
-                keepalive: bgp.keepalive,
-                password: bgp.password.as_ref().map(|p| p.expose().to_string()),
-                passive: bgp.passive,
-                ebgp_multihop_ttl: (bgp.ebgp_multihop_ttl > 1 && n.remote_as.0 != local_as)
-                    .then_some(bgp.ebgp_multihop_ttl),
-                graceful_restart: gr.enabled.then(|| {
-                    (
-                        u32::try_from(gr.restart_time).unwrap_or(u32::MAX),
-                        u32::try_from(gr.deferral_time).unwrap_or(u32::MAX),
-                    )
-                }),
-                local_address: n.local_address,
-            })
-            .collect()
-    }
-
     fn effective_families(&self) -> BTreeSet<Family> {
         if self.families.is_empty() {
             BTreeSet::from([Family::of(self.address)])
@@ -1277,7 +1246,6 @@ mod tests {
     //! packet to them; the one session test peers two gobgpds over 127.0.0.2 and 127.0.0.3.
 
     use super::*;
-    use crate::intent::Intent;
     use std::io::Write;
     use std::process::{Child, Command, Stdio};
     use std::time::Instant;
@@ -2041,39 +2009,6 @@ mod tests {
             .await
             .expect_err("duplicate");
         assert!(matches!(err, GobgpApiError::Invalid { .. }), "{err}");
-    }
-
-    #[test]
-    fn peer_specs_follow_the_template_rules() {
-        let yaml = r#"
-apiVersion: bgpgen/v1
-kind: Intent
-speaker: {mode: node, node: n1, gateway: null, routerId: 192.0.2.1, localAs: 65000}
-bgp:
-  holdTime: 90
-  keepalive: 30
-  passive: false
-  ebgpMultihopTtl: 4
-  extendedNexthop: false
-  gracefulRestart: {enabled: true, restartTime: 120, deferralTime: 300}
-  bfd: {enabled: false, minTxMs: 1000, minRxMs: 1000, multiplier: 3}
-  password: pw
-neighbors:
-  - {address: 192.0.2.10, remoteAs: 65001, families: [ipv4-unicast]}
-  - {address: "2001:db8::10", remoteAs: 65000, families: [ipv6-unicast]}
-routes: []
-diagnostics: []
-hash: ""
-"#;
-        let intent: Intent = crate::source::yaml::from_str(yaml).expect("intent");
-        let specs = PeerSpec::from_intent(&intent);
-        assert_eq!(specs.len(), 2);
-        assert_eq!(specs[0].ebgp_multihop_ttl, Some(4), "eBGP gets multihop");
-        assert_eq!(specs[1].ebgp_multihop_ttl, None, "iBGP does not");
-        assert_eq!(specs[0].graceful_restart, Some((120, 300)));
-        assert_eq!(specs[0].password.as_deref(), Some("pw"));
-        assert_eq!(specs[1].families, [Family::Ipv6Unicast]);
-        assert!(!format!("{:?}", specs[0]).contains("pw"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

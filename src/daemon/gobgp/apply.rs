@@ -7,8 +7,9 @@
 use crate::daemon::driver::{
     ApplyError, ApplyOutcome, CHECK_TIMEOUT, DaemonOptions, unchanged_on_disk, validate_and_write,
 };
-use crate::daemon::gobgp::api::{GobgpApi, GobgpApiError, PeerSpec, SyncStats};
+use crate::daemon::gobgp::api::{GobgpApi, GobgpApiError, SyncStats};
 use crate::daemon::process::{self, Expect, ProcessError, Signal};
+use crate::daemon::validate::ValidateError;
 use crate::intent::Intent;
 use crate::model::Family;
 use crate::render::Rendered;
@@ -230,10 +231,12 @@ impl GobgpDriver {
                 ),
             });
         }
-        let fix = api
-            .ensure_peers(&PeerSpec::from_intent(intent))
-            .await
-            .map_err(unreachable)?;
+        // The file gobgpd starts from is also what its neighbors are repaired to.
+        let peers = crate::daemon::gobgp::peers::from_toml(rendered.file(MAIN).unwrap_or_default())
+            .map_err(|message| {
+                ValidateError::rejected(std::path::Path::new("bgpgen"), MAIN, message)
+            })?;
+        let fix = api.ensure_peers(&peers).await.map_err(unreachable)?;
         if fix.added + fix.updated + fix.deleted > 0 {
             done.push(format!(
                 "peers +{} ~{} -{}",
