@@ -27,6 +27,7 @@ pub mod driver;
 pub mod forecast;
 pub mod frr;
 pub mod gobgp;
+pub mod observe;
 pub mod process;
 pub mod supervisor;
 pub mod validate;
@@ -205,6 +206,26 @@ pub trait Driver: Send + Sync {
         let _ = intent;
         Ok(())
     }
+
+    /// Reads the sessions back (DESIGN section 10): state, since, flaps, messages and the
+    /// prefixes advertised to each neighbor, counted or in full (`depth`). Every command it runs
+    /// is bounded by a timeout.
+    async fn observe(
+        &mut self,
+        intent: &Intent,
+        depth: observe::Depth,
+    ) -> Result<observe::Observation, observe::ObserveError>;
+
+    /// Puts back what `drift` says a neighbor is sent in excess or lacks (a route removed behind
+    /// bgpgen's back). `attempt` counts the repairs of a drift that persists, from 1: the first
+    /// is the lightest (re-push, re-configure), later ones go further (soft reset out, full
+    /// reload). Returns what was done.
+    async fn repair(
+        &mut self,
+        intent: &Intent,
+        drift: &[observe::Drift],
+        attempt: u32,
+    ) -> Result<String, ApplyError>;
 
     /// Counters of this driver's own work, for `/metrics`.
     fn metrics(&self) -> Vec<DriverMetric> {

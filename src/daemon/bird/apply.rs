@@ -14,6 +14,8 @@ const MAIN: &str = "bird.conf";
 pub struct BirdDriver {
     options: DaemonOptions,
     birdc: String,
+    /// The BGP protocol of each neighbor, from the last read-back (for `reload out`).
+    protocols: std::collections::BTreeMap<std::net::IpAddr, String>,
 }
 
 impl BirdDriver {
@@ -21,6 +23,7 @@ impl BirdDriver {
         BirdDriver {
             options,
             birdc: std::env::var("BGPGEN_BIRDC").unwrap_or_else(|_| "birdc".to_string()),
+            protocols: std::collections::BTreeMap::new(),
         }
     }
 
@@ -105,4 +108,88 @@ impl crate::daemon::Driver for BirdDriver {
     async fn check(&mut self) -> bool {
         self.reachable().await
     }
+
+    async fn observe(
+        &mut self,
+        _intent: &crate::intent::Intent,
+        depth: crate::daemon::observe::Depth,
+    ) -> Result<crate::daemon::observe::Observation, crate::daemon::observe::ObserveError> {
+        use crate::daemon::bird::observe as obs;
+        use crate::daemon::observe::{Depth, Observation, ObserveError, SessionState};
+        let failed = |e: ApplyError| ObserveError {
+            daemon: "bird",
+            message: e.to_string(),
+        };
+        let text = self
+            .birdc_within(&["show", "protocols", "all"], CHECK_TIMEOUT)
+            .await
+            .map_err(failed)?;
+        let mut protocols = obs::parse_protocols(&text);
+        self.protocols = protocols
+            .iter()
+            .map(|p| (p.peer.address, p.name.clone()))
+            .collect();
+        if depth == Depth::Full {
+            for p in &mut protocols {
+                if p.peer.state != SessionState::Established {
+                    continue;
+                }
+                let text = self
+                    .birdc_within(&["show", "route", "export", &p.name], CHECK_TIMEOUT)
+                    .await
+                    .map_err(failed)?;
+                let mut routes = obs::parse_routes(&text);
+                routes.retain(|f, _| p.peer.families.contains(f));
+                for f in &p.peer.families {
+                    let set = routes.entry(*f).or_default();
+                    p.peer.advertised_count.insert(*f, set.len() as u64);
+                }
+                p.peer.advertised = Some(routes);
+            }
+        }
+        let mut peers: Vec<_> = protocols.into_iter().map(|p| p.peer).collect();
+        peers.sort_by_key(|p| p.address);
+        Ok(Observation {
+            at: std::time::SystemTime::now(),
+            peers,
+        })
+    }
+
+    async fn repair(
+        &mut self,
+        _intent: &crate::intent::Intent,
+        drift: &[crate::daemon::observe::Drift],
+        attempt: u32,
+    ) -> Result<String, ApplyError> {
+        // The static protocols the template announces from may have been disabled, and another
+        // file may have been loaded (`birdc configure "other.conf"`): enable them and load ours.
+        let mut done = Vec::new();
+        for proto in STATIC_PROTOCOLS {
+            // Best effort: a user's template may name them otherwise.
+            if let Ok(out) = self.birdc(&["enable", proto]).await
+                && out.contains(": enabled")
+            {
+                done.push(format!("enable {proto}"));
+            }
+        }
+        let file = std::path::absolute(&self.options.config_file)
+            .unwrap_or_else(|_| self.options.config_file.clone());
+        self.birdc(&["configure", &format!("\"{}\"", file.display())])
+            .await?;
+        done.push("birdc configure".into());
+        if attempt > 1 {
+            let mut peers: Vec<std::net::IpAddr> = drift.iter().map(|d| d.peer).collect();
+            peers.dedup();
+            for peer in peers {
+                if let Some(proto) = self.protocols.get(&peer).cloned() {
+                    self.birdc(&["reload", "out", &proto]).await?;
+                    done.push(format!("reload out {proto}"));
+                }
+            }
+        }
+        Ok(done.join(", "))
+    }
 }
+
+/// The static protocols `templates/bird.conf.j2` announces the routes from.
+const STATIC_PROTOCOLS: [&str; 2] = ["bgpgen_v4", "bgpgen_v6"];

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod check;
 pub mod forecast;
+pub mod observe;
 pub mod render;
 pub mod spawn;
 

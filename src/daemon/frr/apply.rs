@@ -367,6 +367,123 @@ impl crate::daemon::Driver for FrrDriver {
     async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
         FrrDriver::close_sessions(self, intent).await
     }
+
+    async fn observe(
+        &mut self,
+        _intent: &Intent,
+        depth: crate::daemon::observe::Depth,
+    ) -> Result<crate::daemon::observe::Observation, crate::daemon::observe::ObserveError> {
+        use crate::daemon::frr::observe as obs;
+        use crate::daemon::observe::{Depth, ObserveError, SessionState};
+        let failed = |message: String| ObserveError {
+            daemon: "frr",
+            message,
+        };
+        let now = std::time::SystemTime::now();
+        let json = self
+            .vtysh_within(&["-c", "show bgp neighbors json"], CHECK_TIMEOUT)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let peers = obs::parse_neighbors(&json, now).map_err(failed)?;
+        let mut full = None;
+        if depth == Depth::Full {
+            let mut sets = BTreeMap::new();
+            for p in peers
+                .iter()
+                .filter(|p| p.state == SessionState::Established)
+            {
+                let mut per = BTreeMap::new();
+                for family in &p.families {
+                    let command = format!(
+                        "show bgp {} unicast neighbors {} advertised-routes json",
+                        obs::afi(*family),
+                        p.address
+                    );
+                    let json = self
+                        .vtysh_within(&["-c", &command], CHECK_TIMEOUT)
+                        .await
+                        .map_err(|e| failed(e.to_string()))?;
+                    per.insert(*family, obs::parse_advertised(&json).map_err(failed)?);
+                }
+                sets.insert(p.address, per);
+            }
+            full = Some(sets);
+        }
+        Ok(obs::observation(peers, full, now))
+    }
+
+    async fn repair(
+        &mut self,
+        intent: &Intent,
+        drift: &[crate::daemon::observe::Drift],
+        attempt: u32,
+    ) -> Result<String, ApplyError> {
+        if attempt == 1
+            && let Some(script) = repair_script(intent, drift)
+        {
+            let file = tempfile::Builder::new()
+                .prefix("bgpgen-repair-")
+                .suffix(".conf")
+                .tempfile()
+                .map_err(|e| ApplyError::io(std::path::Path::new("repair"), e))?;
+            std::fs::write(file.path(), &script).map_err(|e| ApplyError::io(file.path(), e))?;
+            let path = file.path().display().to_string();
+            if self.vtysh(&["-f", &path]).await.is_ok() {
+                return Ok("vtysh: networks put back".into());
+            }
+        }
+        // The running configuration differs from the file in more than `network` lines (or the
+        // delta did not take): frr-reload.py brings it back to the file, then the neighbors are
+        // sent everything again.
+        self.full_reload().await?;
+        let mut done = vec!["frr-reload.py".to_string()];
+        let mut peers: Vec<std::net::IpAddr> = drift.iter().map(|d| d.peer).collect();
+        peers.dedup();
+        for peer in peers {
+            self.vtysh(&["-c", &format!("clear bgp {peer} soft out")])
+                .await?;
+            done.push(format!("soft reset out {peer}"));
+        }
+        Ok(done.join(", "))
+    }
+}
+
+/// The vtysh script that puts back the `network` statements a drift says are missing and takes
+/// out the extra ones; `None` when the drift names no prefix (counts only).
+fn repair_script(intent: &Intent, drift: &[crate::daemon::observe::Drift]) -> Option<String> {
+    let hops: BTreeMap<IpNet, NextHop> =
+        intent.announced().map(|r| (r.prefix, r.next_hop)).collect();
+    let mut lines: BTreeMap<Family, BTreeSet<String>> = BTreeMap::new();
+    for d in drift {
+        let (map, entry) = match d.family {
+            Family::Ipv4Unicast => ("bgpgen-nexthop-v4", lines.entry(d.family).or_default()),
+            Family::Ipv6Unicast => ("bgpgen-nexthop-v6", lines.entry(d.family).or_default()),
+        };
+        for p in &d.missing {
+            entry.insert(match hops.get(p) {
+                Some(NextHop::Address(_)) => format!("  network {p} route-map {map}"),
+                _ => format!("  network {p}"),
+            });
+        }
+        for p in &d.extra {
+            entry.insert(format!("  no network {p}"));
+        }
+    }
+    lines.retain(|_, l| !l.is_empty());
+    if lines.is_empty() {
+        return None;
+    }
+    let mut script = format!("router bgp {}\n", intent.speaker.local_as);
+    for (family, l) in lines {
+        let afi = crate::daemon::frr::observe::afi(family);
+        let _ = writeln!(script, " address-family {afi} unicast");
+        for line in l {
+            let _ = writeln!(script, "{line}");
+        }
+        let _ = writeln!(script, " exit-address-family");
+    }
+    script.push_str("exit\n");
+    Some(script)
 }
 
 #[cfg(test)]

@@ -942,6 +942,136 @@ impl GobgpApi {
         Ok(out)
     }
 
+    /// Every neighbor as bgpgen observes sessions (state, since, flaps, messages, out queue,
+    /// configured families), sorted by address; the advertised prefixes are read separately
+    /// ([`GobgpApi::adj_out_count`], [`GobgpApi::adj_out`]).
+    pub async fn observe_peers(&self) -> Result<Vec<crate::daemon::observe::PeerObservation>> {
+        use crate::daemon::observe::{Messages, PeerObservation, SessionState as S};
+        let timestamp = |ts: Option<&pb::google::protobuf::Timestamp>| {
+            ts.and_then(|t| crate::daemon::observe::from_epoch(t.seconds))
+        };
+        let messages = |m: Option<&apipb::Message>| -> Option<Messages> {
+            let m = m?;
+            Some(Messages::from([
+                ("open", m.open),
+                ("update", m.update),
+                ("keepalive", m.keepalive),
+                ("notification", m.notification),
+                ("refresh", m.refresh),
+                ("withdraw_update", m.withdraw_update),
+                ("withdraw_prefix", m.withdraw_prefix),
+                ("discarded", m.discarded),
+                ("total", m.total),
+            ]))
+        };
+        let mut out = Vec::new();
+        for p in self.list_peers_raw().await? {
+            let Some(address) = peer_address(&p) else {
+                continue;
+            };
+            let state = p.state.clone().unwrap_or_default();
+            let session = match state.session_state() {
+                apipb::peer_state::SessionState::Idle => S::Idle,
+                apipb::peer_state::SessionState::Connect => S::Connect,
+                apipb::peer_state::SessionState::Active => S::Active,
+                apipb::peer_state::SessionState::Opensent => S::OpenSent,
+                apipb::peer_state::SessionState::Openconfirm => S::OpenConfirm,
+                apipb::peer_state::SessionState::Established => S::Established,
+                apipb::peer_state::SessionState::Unknown => S::Unknown,
+            };
+            let timers = p.timers.as_ref().and_then(|t| t.state.as_ref());
+            let since = if session == S::Established {
+                timestamp(timers.and_then(|t| t.uptime.as_ref()))
+            } else {
+                timestamp(timers.and_then(|t| t.downtime.as_ref()))
+            };
+            let mut families: Vec<Family> = p
+                .afi_safis
+                .iter()
+                .filter_map(|a| a.config.as_ref())
+                .filter(|c| c.enabled)
+                .filter_map(|c| c.family.and_then(family_from_api))
+                .collect();
+            families.sort();
+            let mut peer = PeerObservation::new(address);
+            peer.remote_as = p.conf.as_ref().map_or(state.peer_asn, |c| c.peer_asn);
+            peer.families = families;
+            peer.state = session;
+            peer.since = since;
+            peer.flaps = Some(u64::from(state.flops));
+            peer.out_queue = Some(u64::from(state.out_q));
+            peer.received = messages(state.messages.as_ref().and_then(|m| m.received.as_ref()));
+            peer.sent = messages(state.messages.as_ref().and_then(|m| m.sent.as_ref()));
+            if state.admin_state() == apipb::peer_state::AdminState::Down {
+                peer.last_error = Some("administratively down".into());
+            }
+            out.push(peer);
+        }
+        out.sort_by_key(|p| p.address);
+        Ok(out)
+    }
+
+    /// How many prefixes of `family` gobgpd sends `peer` (its adj-RIB-out, export policy
+    /// applied), from `GetTable`: no path crosses the API.
+    pub async fn adj_out_count(&self, peer: IpAddr, family: Family) -> Result<u64> {
+        let mut client = self.client.clone();
+        let request = apipb::GetTableRequest {
+            table_type: apipb::TableType::AdjOut as i32,
+            family: Some(family_to_api(family)),
+            name: peer.to_string(),
+        };
+        let rsp = self
+            .call("GetTable", async move { client.get_table(request).await })
+            .await?
+            .into_inner();
+        Ok(rsp.num_destination)
+    }
+
+    /// The prefixes of `family` gobgpd sends `peer` (its adj-RIB-out), from `ListPath`.
+    pub async fn adj_out(&self, peer: IpAddr, family: Family) -> Result<BTreeSet<IpNet>> {
+        const RPC: &str = "ListPath";
+        let mut client = self.client.clone();
+        let request = apipb::ListPathRequest {
+            table_type: apipb::TableType::AdjOut as i32,
+            name: peer.to_string(),
+            family: Some(family_to_api(family)),
+            ..Default::default()
+        };
+        let raw = self
+            .call(RPC, async move {
+                let mut stream = client.list_path(request).await?.into_inner();
+                let mut paths = Vec::new();
+                while let Some(rsp) = stream.message().await? {
+                    if let Some(dst) = rsp.destination {
+                        paths.extend(dst.paths.into_iter().filter(|p| !p.is_withdraw));
+                    }
+                }
+                Ok(paths)
+            })
+            .await?;
+        raw.iter()
+            .map(|p| {
+                path_from_api(p)
+                    .map(|p| p.prefix)
+                    .map_err(|m| self.unexpected(RPC, m))
+            })
+            .collect()
+    }
+
+    /// Soft-resets the session out: gobgpd sends `peer` its whole adj-RIB-out again.
+    pub async fn soft_reset_out(&self, peer: IpAddr) -> Result<()> {
+        let mut client = self.client.clone();
+        let request = apipb::ResetPeerRequest {
+            address: peer.to_string(),
+            communication: String::new(),
+            soft: true,
+            direction: apipb::reset_peer_request::SoftResetDirection::Out as i32,
+        };
+        self.call("ResetPeer", async move { client.reset_peer(request).await })
+            .await?;
+        Ok(())
+    }
+
     async fn add_peer(&self, spec: &PeerSpec) -> Result<()> {
         let mut client = self.client.clone();
         let request = apipb::AddPeerRequest {

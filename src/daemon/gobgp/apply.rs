@@ -338,6 +338,61 @@ impl crate::daemon::Driver for GobgpDriver {
         GobgpDriver::seed_from_disk(self)
     }
 
+    async fn observe(
+        &mut self,
+        _intent: &Intent,
+        depth: crate::daemon::observe::Depth,
+    ) -> Result<crate::daemon::observe::Observation, crate::daemon::observe::ObserveError> {
+        let api = self
+            .api()
+            .await
+            .map_err(|e| crate::daemon::observe::ObserveError {
+                daemon: "gobgpd",
+                message: e.to_string(),
+            })?
+            .with_timeout(CHECK_TIMEOUT);
+        let result = crate::daemon::gobgp::observe::observe(&api, depth).await;
+        if result.is_err() {
+            self.lost();
+        }
+        result
+    }
+
+    async fn repair(
+        &mut self,
+        _intent: &Intent,
+        drift: &[crate::daemon::observe::Drift],
+        attempt: u32,
+    ) -> Result<String, ApplyError> {
+        if self.wanted.is_none() {
+            self.seed_from_disk();
+        }
+        let Some(wanted) = self.wanted.clone() else {
+            return Err(unreachable("no routes applied yet to push again"));
+        };
+        let api = self.api().await?;
+        // The RIB is listed again: whatever was deleted or added behind bgpgen's back is put
+        // right, whatever it last pushed.
+        let stats = api.sync_paths(&wanted).await.map_err(|e| {
+            self.lost();
+            unreachable(e)
+        })?;
+        self.count_sent(stats);
+        self.pushed = Some(wanted);
+        let mut done = vec![format!("paths +{} -{}", stats.added, stats.deleted)];
+        if attempt > 1 {
+            // The RIB was right and the neighbor still differs: have gobgpd send it everything
+            // again.
+            let mut peers: Vec<std::net::IpAddr> = drift.iter().map(|d| d.peer).collect();
+            peers.dedup();
+            for peer in peers {
+                api.soft_reset_out(peer).await.map_err(unreachable)?;
+                done.push(format!("soft reset out {peer}"));
+            }
+        }
+        Ok(done.join(", "))
+    }
+
     fn metrics(&self) -> Vec<crate::daemon::DriverMetric> {
         let (added, deleted) = self.sent;
         vec![crate::daemon::DriverMetric {

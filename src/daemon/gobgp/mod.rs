@@ -4,6 +4,7 @@ pub mod api;
 pub mod apply;
 pub mod check;
 pub mod forecast;
+pub mod observe;
 pub mod peers;
 pub mod render;
 pub mod spawn;
