@@ -30,7 +30,7 @@ fn parse_since(tokens: &[&str]) -> Option<SystemTime> {
     }
     let text = format!("{date} {time} {zone}");
     let ts = k8s_openapi::jiff::Timestamp::strptime("%Y-%m-%d %H:%M:%S %z", &text).ok()?;
-    SystemTime::try_from(ts).ok()
+    Some(SystemTime::from(ts))
 }
 
 fn channel_family(word: &str) -> Option<Family> {
