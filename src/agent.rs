@@ -217,6 +217,8 @@ struct Agent {
     /// strongly when the source keeps none (the manifest watch) and a password file is used.
     applied: Option<std::sync::Weak<Snapshot>>,
     applied_held: Option<Arc<Snapshot>>,
+    /// Reads the sessions back after every apply and on every check (DESIGN section 10).
+    observer: crate::observer::Observer,
 }
 
 fn update(status: &Mutex<Status>, f: impl FnOnce(&mut Status)) {
@@ -330,6 +332,7 @@ impl Agent {
         match started {
             Ok(()) => {
                 self.driver.restarted();
+                self.observer.reset();
                 if self.last.is_none() {
                     self.driver.seed_from_disk();
                 }
@@ -428,6 +431,9 @@ impl Agent {
         if reachable {
             self.failed_checks = 0;
             update(&self.status, |s| s.clear_stale(Stale::DaemonUnreachable));
+            self.observer
+                .observe(&mut *self.driver, &self.status, false)
+                .await;
             return;
         }
         self.failed_checks += 1;
@@ -515,7 +521,7 @@ impl Agent {
                 }
                 self.failed_checks = 0;
                 update(&self.status, |s| {
-                    match outcome {
+                    match &outcome {
                         ApplyOutcome::Unchanged => s.applies_unchanged += 1,
                         ApplyOutcome::Applied(_) => s.applies_ok += 1,
                     }
@@ -533,7 +539,24 @@ impl Agent {
                     s.last_error = None;
                     s.wanted_hash = None;
                     s.intent = Some(intent);
+                    s.last_apply_result = Some(crate::report::LastApply {
+                        result: match &outcome {
+                            ApplyOutcome::Unchanged => "unchanged",
+                            ApplyOutcome::Applied(_) => "ok",
+                        }
+                        .into(),
+                        time: crate::report::rfc3339(SystemTime::now()),
+                        duration_ms: Some(elapsed.as_millis() as u64),
+                        how: match &outcome {
+                            ApplyOutcome::Unchanged => None,
+                            ApplyOutcome::Applied(how) => Some(how.clone()),
+                        },
+                        error: None,
+                    });
                 });
+                self.observer
+                    .observe(&mut *self.driver, &self.status, true)
+                    .await;
             }
             Err(PipelineError::Apply(ApplyError::NeedsRestart { message, .. }))
                 if self.supervisor.is_some() && self.restarted_for != wanted =>
@@ -574,6 +597,13 @@ impl Agent {
                         s.set_stale(Stale::ApplyFailed, message.clone());
                     }
                     s.last_apply = Some(started.elapsed());
+                    s.last_apply_result = Some(crate::report::LastApply {
+                        result: "failed".into(),
+                        time: crate::report::rfc3339(SystemTime::now()),
+                        duration_ms: Some(started.elapsed().as_millis() as u64),
+                        how: None,
+                        error: Some(crate::text::clip(&message, 2000)),
+                    });
                     s.last_error = Some(message);
                     s.wanted_hash = wanted;
                 });
@@ -679,8 +709,13 @@ pub async fn run(
         secret_file,
         applied: None,
         applied_held: None,
+        observer: crate::observer::Observer::default(),
     };
-    update(&agent.status, |s| s.source_up = true);
+    let backend = agent.config.backend;
+    update(&agent.status, |s| {
+        s.source_up = true;
+        s.backend = Some(backend);
+    });
     if let Some(sup) = &mut agent.supervisor
         && agent.config.daemon.config_file.exists()
     {
@@ -730,13 +765,26 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves `/healthz`, `/readyz`, `/metrics` and `/intent` (redacted) until the process exits.
+/// Serves `/healthz`, `/readyz`, `/metrics`, `/intent` (redacted) and `/status` until the
+/// process exits.
 pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::io::Result<()> {
     use axum::{Router, http::StatusCode, routing::get};
     let ready = status.clone();
     let metrics = status.clone();
+    let report = status.clone();
     let intent = status;
     let app = Router::new()
+        .route(
+            "/status",
+            get(move || {
+                let text = report
+                    .lock()
+                    .ok()
+                    .and_then(|s| serde_json::to_string_pretty(&crate::report::document(&s)).ok())
+                    .unwrap_or_default();
+                async move { ([("content-type", "application/json")], text + "\n") }
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",

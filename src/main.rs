@@ -83,6 +83,14 @@ enum Command {
   bgpgen run --backend bird --spawn --kubeconfig ~/.kube/config --options speaker.yaml \\
       --config-file /run/bgpgen/bird.conf --bird-socket /run/bgpgen/bird.ctl   # one container")]
     Run(RunArgs),
+    /// Print the sessions of a running sidecar (peer, AS, family, state, since, advertised and
+    /// expected prefixes, last error), the intent hash in force and the last apply, from its
+    /// /status endpoint. Exit 0 when every neighbor is established, 1 when one is not, 3 when
+    /// the sidecar cannot be reached.
+    #[command(after_help = "EXAMPLES:
+  kubectl -n kube-system exec ds/bgpgen-speaker-bird -c bgpgen -- bgpgen status
+  bgpgen status --metrics-addr 127.0.0.1:10661 -o json")]
+    Status(bgpgen::status_client::StatusArgs),
     /// Write a synthetic Kube-OVN cluster (seeded, reproducible) as manifests, for benchmarks.
     #[command(hide = true)]
     Synth(SynthArgs),
@@ -449,6 +457,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => run_diff(args),
         Command::Apply(args) => run_apply(args),
         Command::Run(args) => run_sidecar(args),
+        Command::Status(args) => return bgpgen::status_client::run(&args),
         Command::Synth(args) => run_synth(args),
         Command::Parse(args) => run_parse(args),
     };

@@ -288,7 +288,13 @@ impl GobgpDriver {
             self.lost();
             return false;
         };
-        let lost_paths = self.pushed.as_ref().is_some_and(|p| count < p.len() as u64);
+        // An empty table where paths were pushed is a gobgpd that restarted behind a connection
+        // that survived: everything goes back at once. A partial loss (a path deleted behind
+        // bgpgen's back) is the read-back's to find, report and repair (crate::observer).
+        let lost_paths = self
+            .pushed
+            .as_ref()
+            .is_some_and(|p| count == 0 && !p.is_empty());
         if self.pushed.is_none() || lost_paths {
             let Some(wanted) = self.wanted.clone() else {
                 return true;
