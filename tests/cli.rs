@@ -117,9 +117,10 @@ fn explain_answers_for_prefix_ip_and_object() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "10.17.0.0/16 (ipv4-unicast): announced, next hop self\n  Subnet bgp-cluster: announced, policy cluster (annotation ovn.kubernetes.io/bgp=true), next hop self\n"
+        "10.17.0.0/16 (ipv4-unicast): announced, next hop self\n  Subnet bgp-cluster: announced, policy cluster (annotation ovn.kubernetes.io/bgp=true), next hop self\n  Pod shop/shop-0 (10.17.0.2/32 inside 10.17.0.0/16): announced, policy cluster (inherited from Subnet/bgp-cluster annotation ovn.kubernetes.io/bgp=true), next hop self\n  Pod shop/shop-1 (10.17.0.3/32 inside 10.17.0.0/16): announced, policy cluster (inherited from Subnet/bgp-cluster annotation ovn.kubernetes.io/bgp=true), next hop self\n"
     );
     let out = bgpgen(&[&["explain"][..], EXAMPLE, &["10.16.0.11"]].concat());
+    assert_eq!(out.status.code(), Some(1), "not announced");
     assert_eq!(
         text(&out.stdout),
         "10.16.0.11/32 (ipv4-unicast): not announced\n  Pod default/cache-0: not announced: policy local and the pod runs on node node-3, not on this speaker's node node-1\n  Subnet ovn-default (10.16.0.0/16 covers 10.16.0.11): not announced: no ovn.kubernetes.io/bgp annotation\n"
@@ -162,7 +163,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with(&format!("error: {bad}: not valid YAML:")),
+        text(&out.stderr).starts_with(&format!("error: {bad}:3:9: not valid YAML:")),
         "{}",
         text(&out.stderr)
     );

@@ -9,8 +9,8 @@
 //! GoBGP is not covered: bgpgen drives gobgpd over its gRPC API on TCP, which a gobgpd inside
 //! the namespace serves on the namespace's own loopback, out of reach from the host's.
 //!
-//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones skip
-//! the test with a SKIPPED message, or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones fail
+//! the test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 

@@ -1421,7 +1421,7 @@ fn explain_says_why_not() {
         ),
         (
             "10.99.0.1",
-            "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix\n",
+            "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix, or one inside or covering it\n",
         ),
     ];
     for (query, expected) in cases {

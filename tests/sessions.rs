@@ -3,8 +3,8 @@
 //! which then holds exactly the intent's announced prefixes, each with the speaker's session
 //! address as next hop.
 //!
-//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones skip
-//! the test with a SKIPPED message, or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones fail
+//! the test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 
