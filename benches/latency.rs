@@ -31,6 +31,10 @@ mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
+// netns.rs reaches its skip policy as `super::skip`.
+#[path = "../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -363,7 +363,10 @@ fn neighbors_of(intent: &Intent) -> BTreeMap<IpAddr, Value> {
 
 fn setting_changes(from: &Intent, to: &Intent, show_secrets: bool) -> Vec<SettingChange> {
     let mut out = Vec::new();
-    let (a, b) = (settings_of(from, show_secrets), settings_of(to, show_secrets));
+    let (a, b) = (
+        settings_of(from, show_secrets),
+        settings_of(to, show_secrets),
+    );
     let b_map: BTreeMap<&str, &Value> = b.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let a_map: BTreeMap<&str, &Value> = a.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut push = |path: String, x: Value, y: Value| {
@@ -375,7 +378,11 @@ fn setting_changes(from: &Intent, to: &Intent, show_secrets: bool) -> Vec<Settin
         })
     };
     for (k, v) in &a {
-        let other = b_map.get(k.as_str()).copied().cloned().unwrap_or(Value::Null);
+        let other = b_map
+            .get(k.as_str())
+            .copied()
+            .cloned()
+            .unwrap_or(Value::Null);
         if &other != v {
             push(k.clone(), v.clone(), other);
         }
@@ -631,7 +638,11 @@ pub fn impacts(from: &Intent, to: &Intent, backend: Backend) -> Vec<Impact> {
         ));
     }
     if out.is_empty() {
-        out.push(Impact::new(ImpactKind::NoOp, Vec::new(), "no-op".to_string()));
+        out.push(Impact::new(
+            ImpactKind::NoOp,
+            Vec::new(),
+            "no-op".to_string(),
+        ));
     }
     out
 }
@@ -679,11 +690,7 @@ impl Diff {
         if self.routes.is_empty() && self.settings.is_empty() && self.diagnostics.is_empty() {
             // The hash covers more than what is listed only if a field was added to the intent
             // and not to this comparison: say so rather than "differ" with nothing shown.
-            let _ = writeln!(
-                out,
-                "\nIntent hash: {} -> {}",
-                self.from.hash, self.to.hash
-            );
+            let _ = writeln!(out, "\nIntent hash: {} -> {}", self.from.hash, self.to.hash);
         }
         let _ = writeln!(out, "\nForecast for {}:", self.backend);
         for i in &self.forecast {

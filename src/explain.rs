@@ -73,7 +73,12 @@ pub fn parse_query(s: &str) -> Result<Query, QueryError> {
             });
         }
         (2, false) if !parts[1].is_empty() => ObjectRef::cluster(kind, parts[1]),
-        _ => return Err(QueryError::Unparsable(crate::text::clip(s, crate::text::QUOTE_CHARS))),
+        _ => {
+            return Err(QueryError::Unparsable(crate::text::clip(
+                s,
+                crate::text::QUOTE_CHARS,
+            )));
+        }
     };
     Ok(Query::Object(object))
 }
@@ -254,7 +259,12 @@ fn exists(snapshot: &Snapshot, o: &ObjectRef) -> bool {
 }
 
 /// What a finding says about one of its prefixes.
-fn evidence(f: &Finding, prefix: Option<IpNet>, relation: Option<Relation>, intent: &Intent) -> Evidence {
+fn evidence(
+    f: &Finding,
+    prefix: Option<IpNet>,
+    relation: Option<Relation>,
+    intent: &Intent,
+) -> Evidence {
     let mut e = Evidence {
         object: ObjectId::from(&f.object),
         prefix,
@@ -274,9 +284,8 @@ fn evidence(f: &Finding, prefix: Option<IpNet>, relation: Option<Relation>, inte
             match route {
                 Some(r) if r.unreachable => {
                     let reason = Reason::FamilyNotCarried(r.family).to_string();
-                    e.message = format!(
-                        "selected (policy {policy}, {because}) but not rendered: {reason}"
-                    );
+                    e.message =
+                        format!("selected (policy {policy}, {because}) but not rendered: {reason}");
                     e.state = EvidenceState::NotRendered;
                     e.reason = Some(reason);
                 }
@@ -534,10 +543,9 @@ impl Explanation {
         if let Some(a) = &self.prefix {
             let (prefix, family) = (a.prefix, a.family);
             let headline = match (&a.route, a.covered_by, a.announced_inside) {
-                (Some(r), _, _) if r.unreachable => format!(
-                    "not announced: {}",
-                    Reason::FamilyNotCarried(family)
-                ),
+                (Some(r), _, _) if r.unreachable => {
+                    format!("not announced: {}", Reason::FamilyNotCarried(family))
+                }
                 (Some(r), _, _) => format!("announced, next hop {}", r.next_hop),
                 (None, Some(c), _) => format!("not announced itself; inside announced {c}"),
                 (None, None, n) if n > 0 => format!(

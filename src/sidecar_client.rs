@@ -57,10 +57,9 @@ pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
 pub async fn get(addr: &str, path: &str, timeout: Duration) -> Result<String, ClientError> {
     let url = format!("{}{path}", base_url(addr)?);
     let request = async {
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build_http::<Empty<Bytes>>();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<Bytes>>();
         let uri: hyper::Uri = url.parse().map_err(|e| ClientError::Request {
             url: url.clone(),
             message: format!("{e}"),
@@ -115,7 +114,10 @@ mod tests {
 
     #[test]
     fn addresses_and_queries() {
-        assert_eq!(base_url("127.0.0.1:10661").unwrap(), "http://127.0.0.1:10661");
+        assert_eq!(
+            base_url("127.0.0.1:10661").unwrap(),
+            "http://127.0.0.1:10661"
+        );
         assert_eq!(
             base_url("http://[::1]:10661/").unwrap(),
             "http://[::1]:10661"

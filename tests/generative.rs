@@ -396,7 +396,7 @@ fn check_with_daemons(
             Err(ValidateError::Missing { program, .. }) => {
                 skip::allowed(
                     &format!("generative: daemon check of {}", backend.name()),
-                    &format!("{program}"),
+                    &program,
                 )
                 .map_err(TestCaseError::fail)?;
             }

@@ -134,7 +134,10 @@ fn golden_configs_pass_the_daemons_own_parsers() {
                 if skipped.insert(r.backend.name()) {
                     skip::skip(
                         "golden::golden_configs_pass_the_daemons_own_parsers",
-                        &format!("the {} checker (its golden configs are not validated)", r.backend),
+                        &format!(
+                            "the {} checker (its golden configs are not validated)",
+                            r.backend
+                        ),
                     );
                 }
                 continue;

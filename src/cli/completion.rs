@@ -17,16 +17,17 @@ pub fn completion(shell: clap_complete::Shell) -> Result<(), Failure> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "bgpgen", &mut out);
     use std::io::Write as _;
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| Failure::invalid(format!("writing the completion script: {e}")))
+    match std::io::stdout().write_all(&out) {
+        // `bgpgen completion bash | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| Failure::invalid(format!("writing the completion script: {e}"))),
+    }
 }
 
 /// Writes `bgpgen.1` and `bgpgen-SUBCOMMAND.1` for each visible subcommand into `dir`.
 pub fn man(dir: &Path) -> Result<(), Failure> {
-    bgpgen::output::create_dir(dir).map_err(|e| {
-        Failure::invalid(format!("cannot create {}: {e}", crate::escape_path(dir)))
-    })?;
+    bgpgen::output::create_dir(dir)
+        .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", crate::escape_path(dir))))?;
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut written = Vec::new();
@@ -37,7 +38,11 @@ pub fn man(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn page(cmd: &clap::Command, dir: &Path, written: &mut Vec<std::path::PathBuf>) -> Result<(), Failure> {
+fn page(
+    cmd: &clap::Command,
+    dir: &Path,
+    written: &mut Vec<std::path::PathBuf>,
+) -> Result<(), Failure> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         page(sub, dir, written)?;
     }

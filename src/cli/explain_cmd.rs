@@ -52,7 +52,9 @@ fn from_sidecar(addr: &str, query: &str) -> Result<Explanation, Failure> {
         .map_err(|e| match &e {
             ClientError::Address { .. } => Failure::invalid(format!("--from-sidecar {e}")),
             // The sidecar understood and refused the query (unknown object, bad query).
-            ClientError::Status { status: 400, body, .. } => Failure::invalid(body),
+            ClientError::Status {
+                status: 400, body, ..
+            } => Failure::invalid(body),
             ClientError::Status { status: 404, .. } => Failure {
                 code: EXIT_DAEMON,
                 message: format!("{e} (a bgpgen sidecar older than this one has no /explain)"),

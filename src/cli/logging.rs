@@ -73,7 +73,13 @@ pub struct LogArgs {
     #[arg(long, global = true, value_enum, value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
     /// Format of log lines.
-    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     pub log_format: LogFormat,
     /// Quiet: nothing on stderr below an error (no info or warning diagnostics, no summary
     /// lines; log level error unless --log-level is given).
@@ -96,13 +102,14 @@ pub fn filter(args: &LogArgs, verbosity: Option<&str>) -> Result<EnvFilter, Stri
         return Ok(EnvFilter::new(level.directives()));
     }
     match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
-            .map_err(|e| {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::try_new(&directives).map_err(|e| {
                 format!(
                     "RUST_LOG={:?}: {e}",
                     bgpgen::text::clip(&directives, bgpgen::text::QUOTE_CHARS)
                 )
-            }),
+            })
+        }
         _ => Ok(EnvFilter::new(LogLevel::Info.directives())),
     }
 }

@@ -230,7 +230,9 @@ pub fn check_syntax(paths: &[PathBuf], tree: bool) -> Result<usize, LoadError> {
         // The floor reads the text whole, as the fastest reader of it would.
         let text = input.into_text(&name, limits)?;
         documents += match (is_json(&name, &text), tree) {
-            (true, false) => count_json::<IgnoredAny>(&text).map_err(|e| json_syntax(&name, "", &e)),
+            (true, false) => {
+                count_json::<IgnoredAny>(&text).map_err(|e| json_syntax(&name, "", &e))
+            }
             (true, true) => count_json::<Value>(&text).map_err(|e| json_syntax(&name, "", &e)),
             (false, false) => yaml_count::<IgnoredAny>(&text).map_err(|e| yaml_syntax(&name, &e)),
             (false, true) => yaml_count::<Value>(&text).map_err(|e| yaml_syntax(&name, &e)),
@@ -466,13 +468,16 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
                 match serde_json::from_slice::<Option<AnyObject>>(bytes) {
                     Ok(item) => objects.extend(item.and_then(|o| fast_convert(o, Some(i)))),
                     Err(_) => {
-                        let value = serde_json::from_slice::<Checked>(bytes)
-                            .map_err(|e| match json_message(&e) {
+                        let value = serde_json::from_slice::<Checked>(bytes).map_err(|e| {
+                            match json_message(&e) {
                                 (m, Some((line, column))) => {
-                                    format!("items[{i}]: {m} (line {line}, column {column} of the item)")
+                                    format!(
+                                        "items[{i}]: {m} (line {line}, column {column} of the item)"
+                                    )
                                 }
                                 (m, None) => format!("items[{i}]: {m}"),
-                            })?;
+                            }
+                        })?;
                         if let Some(result) = convert_checked(&value) {
                             objects.push(Parsed {
                                 item: Some(i),
@@ -539,8 +544,7 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
     }
     // Not a List (its `items`, if any, are not objects of the cluster): the rest is small, as the
     // splitter bounds it, and is read the ordinary way.
-    let text = String::from_utf8(skeleton)
-        .map_err(|_| syntax("not UTF-8 text".to_string()))?;
+    let text = String::from_utf8(skeleton).map_err(|_| syntax("not UTF-8 text".to_string()))?;
     parse_documents(name, &text).map(|mut docs| docs.pop().unwrap_or_default())
 }
 
