@@ -39,9 +39,10 @@ pub fn run(args: DiffArgs) -> Result<(), Failure> {
         Format::Text => print!("{}", d.to_text()),
     }
     if d.changed {
+        // The report says what differs; the exit code says that something does (as diff(1)).
         return Err(Failure {
             code: EXIT_DIFFERENT,
-            message: "the inputs differ".to_string(),
+            message: String::new(),
         });
     }
     Ok(())
