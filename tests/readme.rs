@@ -280,12 +280,7 @@ fn served_metrics(backend: &str, extra: &[&str]) -> std::collections::BTreeSet<S
     let _ = child.wait();
     body.lines()
         .filter(|l| l.starts_with("bgpgen_"))
-        .map(|l| {
-            l.split(|c: char| c == '{' || c == ' ')
-                .next()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
         .collect()
 }
 
