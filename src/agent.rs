@@ -16,13 +16,13 @@ use crate::daemon::bird::BirdDriver;
 use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
 use crate::daemon::frr::FrrDriver;
 use crate::daemon::gobgp::GobgpDriver;
-use crate::daemon::supervisor::Supervisor;
+use crate::daemon::supervisor::{Phase, StopMode, Supervisor};
 use crate::intent::Intent;
 use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
 use crate::render::{Backend, RenderError, Templates, render};
 use crate::snapshot::Snapshot;
 use crate::source::SourceEvent;
-use crate::status::Status;
+use crate::status::{Stale, Status};
 
 pub struct AgentConfig {
     pub backend: Backend,
@@ -39,6 +39,13 @@ pub struct AgentConfig {
     pub events: Option<mpsc::Sender<Vec<crate::events::PendingEvent>>>,
     /// Start and supervise the daemon as a child process (`--spawn`).
     pub spawn: bool,
+    /// Withdraw every route when bgpgen exits (`--withdraw-on-exit`). Off, bgpgen's exit leaves
+    /// the announcements alone in attach mode; with `--spawn` the routes are withdrawn on exit
+    /// anyway when graceful restart is off.
+    pub withdraw_on_exit: bool,
+    /// `--spawn`: a running daemon that failed this many consecutive checks in a row is
+    /// restarted (`--restart-after-failed-checks`).
+    pub restart_after_failed_checks: u32,
 }
 
 /// Why one pipeline run did not apply.
@@ -113,6 +120,32 @@ impl Driver {
         }
     }
 
+    /// bgpgen started the daemon again: what the driver knew of its state is gone.
+    pub fn restarted(&mut self) {
+        match self {
+            Driver::Gobgp(d) => d.restarted(),
+            Driver::Frr(d) => d.restarted(),
+            Driver::Bird(_) => {}
+        }
+    }
+
+    /// A spawned daemon started before the source sent anything: GoBGP announces the paths of
+    /// the `routes.txt` on disk (BIRD and FRR have them in their file).
+    pub fn seed_from_disk(&mut self) {
+        if let Driver::Gobgp(d) = self {
+            d.seed_from_disk();
+        }
+    }
+
+    /// Before a spawned daemon is stopped without graceful restart: closes its sessions with a
+    /// Cease where its SIGTERM would not (FRR; gobgpd and BIRD send one on SIGTERM).
+    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        match self {
+            Driver::Frr(d) => d.close_sessions(intent).await,
+            Driver::Gobgp(_) | Driver::Bird(_) => Ok(()),
+        }
+    }
+
     /// Checks the daemon; a GoBGP that restarted gets its paths back here.
     pub async fn check(&mut self) -> bool {
         match self {
@@ -123,8 +156,7 @@ impl Driver {
     }
 }
 
-/// Compiles and renders a snapshot (pure, apart from reading the `--options` file and looking up
-/// the routes to neighbors under `--allowed-source-addresses`).
+/// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
 pub fn prepare(
     config: &AgentConfig,
     templates: &Templates,
@@ -173,43 +205,6 @@ pub async fn apply_snapshot(
     Ok((intent, outcome))
 }
 
-/// With `--spawn`: makes sure the daemon runs, starting it from the snapshot's configuration
-/// (written first, as the daemon reads it at start), and waits until it answers.
-async fn supervise(
-    supervisor: &mut Supervisor,
-    config: &AgentConfig,
-    templates: &Templates,
-    driver: &mut Driver,
-    snapshot: Option<&Snapshot>,
-) -> Result<(), PipelineError> {
-    if supervisor.running() {
-        return Ok(());
-    }
-    let main = config.backend.files()[0].0;
-    if !config.daemon.config_file.exists() {
-        // First start: the daemon needs a configuration file before it can start at all.
-        let Some(snapshot) = snapshot else {
-            return Ok(());
-        };
-        let (_, rendered) = prepare(config, templates, snapshot)?;
-        crate::daemon::driver::validate_and_write(&config.daemon, main, &rendered)?;
-    }
-    supervisor
-        .start()
-        .map_err(|e| ApplyError::io(&config.daemon.config_file, e))?;
-    for _ in 0..100 {
-        if driver.check().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(ApplyError::Unreachable {
-        daemon: config.backend.name(),
-        message: "started, but it does not answer on its control socket or API".into(),
-    }
-    .into())
-}
-
 /// The same intent without routes: what "withdraw everything" means for every driver.
 fn withdrawn(intent: &Intent) -> Intent {
     let mut empty = intent.clone();
@@ -220,6 +215,16 @@ fn withdrawn(intent: &Intent) -> Intent {
 
 /// How long a refused snapshot waits before it is tried again (a new snapshot is tried at once).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// `--spawn` with a configuration on disk: how long the daemon waits for the source's first
+/// snapshot before it starts from the file (the start is then redone at once if the snapshot
+/// changes `[global]`, so waiting a little avoids a restart).
+const FIRST_SNAPSHOT_GRACE: Duration = Duration::from_secs(1);
+/// How often a daemon that was just started is asked whether it answers.
+const START_POLL: Duration = Duration::from_millis(100);
+/// The longest bgpgen waits for a spawned daemon to stop on SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The bound of the withdrawal on exit: SIGTERM never hangs on a daemon that does not answer.
+const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Hands the memory freed by an apply (the previous intent, rendered files, parse buffers: tens of
 /// MB at 100k pods) back to the system. glibc keeps freed blocks in per-thread arenas, so without
@@ -234,158 +239,325 @@ fn release_freed_memory() {
     }
 }
 
-/// Runs the sidecar until SIGTERM/SIGINT.
-pub async fn run(
+/// The sidecar's state between events.
+struct Agent {
     config: AgentConfig,
-    mut source: mpsc::Receiver<SourceEvent>,
+    templates: Templates,
+    driver: Driver,
+    /// `--spawn` only.
+    supervisor: Option<Supervisor>,
     status: Arc<Mutex<Status>>,
-) -> Result<(), PipelineError> {
-    let templates = Templates::load(config.templates.as_deref())?;
-    let mut driver = Driver::new(config.backend, config.daemon.clone());
-    let mut supervisor = config
-        .spawn
-        .then(|| Supervisor::new(config.backend, config.daemon.clone()));
-    // Shared with the source (cheap clones of an Arc, no copy of the cluster state).
-    let mut pending: Option<Arc<Snapshot>> = None;
-    let mut last: Option<Arc<Snapshot>> = None;
-    // A refused snapshot is tried again after a while (a template or the daemon may be fixed in
-    // the meantime), not on every check, so a persistent error does not flood the logs.
-    let mut retry: Option<(Arc<Snapshot>, Instant)> = None;
-    // A rotated password file is re-applied from the snapshot in force, if the source has not
-    // replaced it since (then its next snapshot carries the new password anyway). Held weakly
-    // when the source shares it (holding it would make the source copy it on its next change),
-    // strongly when the source keeps none (the manifest watch) and a password file is used.
-    let mut secret_file =
-        crate::source::watch::SecretFile::new(&config.args, config.options_file.as_deref());
-    let mut applied: Option<std::sync::Weak<Snapshot>> = None;
-    let mut applied_held: Option<Arc<Snapshot>> = None;
-    let mut ticker = tokio::time::interval(config.check_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| ApplyError::io(std::path::Path::new("SIGTERM handler"), e))?;
-    let update = |f: &mut dyn FnMut(&mut Status)| {
-        if let Ok(mut s) = status.lock() {
-            f(&mut s);
+    /// The snapshot waiting to be applied. Shared with the source (cheap clones of an Arc, no
+    /// copy of the cluster state).
+    pending: Option<Arc<Snapshot>>,
+    /// `--spawn` only: the latest snapshot, to start the daemon from. Holding it otherwise would
+    /// make the source copy the whole snapshot on its next change (copy-on-write), ~90 MB at 100k
+    /// pods.
+    last: Option<Arc<Snapshot>>,
+    /// A refused snapshot is tried again after a while (a template or the daemon may be fixed in
+    /// the meantime), not on every check, so a persistent error does not flood the logs.
+    retry: Option<(Arc<Snapshot>, Instant)>,
+    /// Consecutive checks the daemon did not answer.
+    failed_checks: u32,
+    /// `--spawn`: the intent hash gobgpd was last restarted for (a `[global]` change), so that a
+    /// restart that did not help is reported instead of repeated.
+    restarted_for: Option<String>,
+    /// The `--auth-password-file`, watched for rotation (a Secret volume swaps it).
+    secret_file: crate::source::watch::SecretFile,
+    /// The snapshot in force, to re-apply when the password file rotates, if the source has not
+    /// replaced it since (then its next snapshot carries the new password anyway). Held weakly
+    /// when the source shares it (holding it would make the source copy it on its next change),
+    /// strongly when the source keeps none (the manifest watch) and a password file is used.
+    applied: Option<std::sync::Weak<Snapshot>>,
+    applied_held: Option<Arc<Snapshot>>,
+}
+
+fn update(status: &Mutex<Status>, f: impl FnOnce(&mut Status)) {
+    if let Ok(mut s) = status.lock() {
+        f(&mut s);
+    }
+}
+
+impl Agent {
+    fn daemon(&self) -> &'static str {
+        self.config.backend.name()
+    }
+
+    /// Graceful restart as the intent in force says; unknown (nothing applied yet) counts as on,
+    /// so that bgpgen never drops routes it is not sure the peers should drop.
+    fn graceful(&self) -> bool {
+        self.status
+            .lock()
+            .ok()
+            .and_then(|s| s.intent.as_ref().map(|i| i.bgp.graceful_restart.enabled))
+            .unwrap_or(true)
+    }
+
+    fn stop_mode(&self) -> StopMode {
+        if self.graceful() {
+            StopMode::KeepRoutes
+        } else {
+            StopMode::Clean
         }
-    };
-    update(&mut |s| s.source_up = true);
-    loop {
-        tokio::select! {
-            event = source.recv() => match event {
-                None => break,
-                Some(SourceEvent::Up(up)) => update(&mut |s| s.source_up = up),
-                Some(SourceEvent::Invalid(message)) => {
-                    tracing::error!(%message, "input rejected; the last good configuration stays in force");
-                    update(&mut |s| { s.input_errors += 1; s.last_error = Some(message.clone()); });
-                }
-                Some(SourceEvent::Snapshot(snapshot)) => {
-                    update(&mut |s| s.source_up = true);
-                    pending = Some(snapshot);
-                }
-            },
-            _ = ticker.tick() => {
-                if secret_file.changed() && pending.is_none() {
-                    tracing::info!("the password file changed; applying it");
-                    pending = applied.as_ref().and_then(std::sync::Weak::upgrade);
-                    if pending.is_none() {
-                        pending = applied_held.clone();
+    }
+
+    /// True when the daemon can take an apply now: with `--spawn`, once it answered since its
+    /// start.
+    fn daemon_ready(&self) -> bool {
+        self.supervisor
+            .as_ref()
+            .is_none_or(|s| matches!(s.phase(), Phase::Running { .. }))
+    }
+
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        update(&self.status, |s| {
+            s.source_up = true;
+            // A valid input again: whatever was rejected before is no longer the input.
+            s.clear_stale(Stale::InputRejected);
+        });
+        if let Some(sup) = &mut self.supervisor {
+            self.last = Some(snapshot.clone());
+            // The first configuration to start the daemon from.
+            sup.start_soon();
+        }
+        self.pending = Some(snapshot);
+    }
+
+    /// `--spawn`: starts the daemon from the latest snapshot's configuration (written first,
+    /// as the daemon reads it at start), else from the file on disk (the last applied one: a
+    /// restarted bgpgen whose source does not answer yet still brings the last good routes
+    /// back).
+    async fn start_daemon(&mut self) {
+        let Some(sup) = &mut self.supervisor else {
+            return;
+        };
+        if sup.pid().is_some() {
+            return;
+        }
+        let main = self.config.backend.files()[0].0;
+        let on_disk = self.config.daemon.config_file.exists();
+        if let Some(snapshot) = &self.last {
+            let templates = match &self.config.templates {
+                Some(dir) => Templates::load(Some(dir)),
+                None => Ok(Templates::builtin()),
+            };
+            let written = templates
+                .map_err(PipelineError::from)
+                .and_then(|t| prepare(&self.config, &t, snapshot))
+                .and_then(|(_, rendered)| {
+                    if crate::daemon::driver::unchanged_on_disk(
+                        &self.config.daemon,
+                        main,
+                        &rendered,
+                    ) {
+                        Ok(())
+                    } else {
+                        crate::daemon::driver::validate_and_write(
+                            &self.config.daemon,
+                            main,
+                            &rendered,
+                        )
+                        .map_err(PipelineError::from)
                     }
-                }
-                if pending.is_none()
-                    && let Some((snapshot, at)) = &retry
-                    && at.elapsed() >= RETRY_AFTER
-                {
-                    pending = Some(snapshot.clone());
-                    retry = None;
-                }
-                if let Some(sup) = &mut supervisor
-                    && !sup.running()
-                    && last.is_some()
-                {
-                    // The daemon died: start it again from the current file, then re-apply.
-                    if let Err(e) = supervise(sup, &config, &templates, &mut driver, last.as_deref()).await {
-                        tracing::error!(error = %e, "restarting the daemon failed");
-                    }
-                    pending = pending.or_else(|| last.clone());
-                }
-                let reachable = driver.check().await;
-                let sent = driver.gobgp_paths_sent();
-                update(&mut |s| {
-                    s.daemon_reachable = reachable;
-                    s.gobgp_paths_sent = sent;
                 });
-                if !reachable {
-                    continue;
+            if let Err(e) = written {
+                if on_disk {
+                    tracing::error!(error = %e, "the current intent cannot be rendered; starting the daemon from the configuration on disk");
+                } else {
+                    let message = format!(
+                        "no configuration to start {} from: {e}",
+                        self.config.backend.name()
+                    );
+                    sup.start_failed(message.clone());
+                    update(&self.status, |s| s.set_stale(Stale::ApplyFailed, message));
+                    return;
                 }
             }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+        } else if !on_disk {
+            // Nothing to start from until the source sends its first snapshot.
+            return;
         }
-        let Some(snapshot) = pending.take() else {
-            continue;
+        let started = sup.start();
+        let starts = sup.starts;
+        let failure = sup.last_failure.clone();
+        match started {
+            Ok(()) => {
+                self.driver.restarted();
+                if self.last.is_none() {
+                    self.driver.seed_from_disk();
+                }
+                update(&self.status, |s| s.daemon_starts = starts);
+            }
+            Err(_) => {
+                let detail = failure.unwrap_or_else(|| "start failed".into());
+                update(&self.status, |s| {
+                    s.daemon_reachable = false;
+                    s.set_stale(Stale::DaemonUnreachable, detail);
+                });
+            }
+        }
+    }
+
+    /// `--spawn`, while a started daemon has not answered yet.
+    async fn poll_starting(&mut self) {
+        let Some(sup) = &mut self.supervisor else {
+            return;
+        };
+        if sup.reap().is_some() {
+            let detail = sup.last_failure.clone().unwrap_or_default();
+            update(&self.status, |s| {
+                s.daemon_reachable = false;
+                s.set_stale(Stale::DaemonUnreachable, detail);
+            });
+            return;
+        }
+        if self.driver.check().await {
+            sup.answered();
+            tracing::info!(daemon = %self.config.backend, pid = sup.pid(), "daemon answers");
+            self.failed_checks = 0;
+            update(&self.status, |s| {
+                s.daemon_reachable = true;
+                s.clear_stale(Stale::DaemonUnreachable);
+            });
+            // Whatever it was started from, bring it to the latest intent.
+            if self.pending.is_none() {
+                self.pending = self.last.clone();
+            }
+            return;
+        }
+        if sup.start_timed_out() {
+            let message = format!(
+                "{} started but did not answer on its control socket within {:?}",
+                self.config.backend.name(),
+                crate::daemon::supervisor::START_TIMEOUT
+            );
+            sup.stop(StopMode::KeepRoutes, Duration::from_secs(2)).await;
+            sup.start_failed(message.clone());
+            update(&self.status, |s| {
+                s.set_stale(Stale::DaemonUnreachable, message)
+            });
+        }
+    }
+
+    /// Every `--check-interval`: the daemon checked (a restarted GoBGP gets its paths back),
+    /// a spawned daemon that exited or stopped answering started again, refused snapshots
+    /// retried.
+    async fn on_tick(&mut self) {
+        if self.secret_file.changed() && self.pending.is_none() {
+            tracing::info!("the password file changed; applying it");
+            self.pending = self
+                .applied
+                .as_ref()
+                .and_then(std::sync::Weak::upgrade)
+                .or_else(|| self.applied_held.clone());
+        }
+        if self.pending.is_none()
+            && let Some((snapshot, at)) = &self.retry
+            && at.elapsed() >= RETRY_AFTER
+        {
+            self.pending = Some(snapshot.clone());
+            self.retry = None;
+        }
+        if let Some(sup) = &mut self.supervisor {
+            if sup.reap().is_some() {
+                let detail = sup.last_failure.clone().unwrap_or_default();
+                update(&self.status, |s| {
+                    *s.daemon_restarts.entry("exited").or_default() += 1;
+                    s.daemon_reachable = false;
+                    s.set_stale(Stale::DaemonUnreachable, detail);
+                });
+            }
+            if !matches!(sup.phase(), Phase::Running { .. }) {
+                // Starting: polled faster elsewhere; stopped: the start timer runs.
+                return;
+            }
+        }
+        let reachable = self.driver.check().await;
+        let sent = self.driver.gobgp_paths_sent();
+        update(&self.status, |s| {
+            s.daemon_reachable = reachable;
+            s.gobgp_paths_sent = sent;
+        });
+        if reachable {
+            self.failed_checks = 0;
+            update(&self.status, |s| s.clear_stale(Stale::DaemonUnreachable));
+            return;
+        }
+        self.failed_checks += 1;
+        let limit = self.config.restart_after_failed_checks.max(1);
+        let detail = format!(
+            "{} does not answer ({} consecutive failed checks)",
+            self.daemon(),
+            self.failed_checks
+        );
+        tracing::warn!(daemon = %self.config.backend, failed = self.failed_checks, "the daemon does not answer");
+        update(&self.status, |s| {
+            s.set_stale(Stale::DaemonUnreachable, detail)
+        });
+        if self.supervisor.is_some() && self.failed_checks >= limit {
+            let mode = self.stop_mode();
+            let failed = self.failed_checks;
+            if let Some(sup) = &mut self.supervisor {
+                tracing::error!(daemon = %self.config.backend, pid = sup.pid(), failed, ?mode,
+                    "the daemon is alive but does not answer; restarting it");
+                let reason = format!(
+                    "{} did not answer {failed} consecutive checks; replaced",
+                    self.config.backend.name()
+                );
+                sup.replace(mode, reason).await;
+            }
+            self.failed_checks = 0;
+            update(&self.status, |s| {
+                *s.daemon_restarts.entry("unreachable").or_default() += 1
+            });
+            // The changes it missed are applied again once the new one answers.
+            if self.pending.is_none() {
+                self.pending = self.last.clone();
+            }
+        }
+    }
+
+    /// Applies the pending snapshot, if the daemon can take it.
+    async fn apply_pending(&mut self) {
+        if !self.daemon_ready() {
+            return;
+        }
+        let Some(snapshot) = self.pending.take() else {
+            return;
         };
         let started = Instant::now();
-        if let Some(sup) = &mut supervisor
-            && let Err(e) = supervise(sup, &config, &templates, &mut driver, Some(&*snapshot)).await
-        {
-            tracing::error!(error = %e, "starting the daemon failed; retrying on the next check");
-            let message = e.to_string();
-            update(&mut |s| {
-                s.daemon_reachable = false;
-                s.last_error = Some(message.clone());
-            });
-            pending = Some(snapshot);
-            continue;
-        }
         // User templates are read again on every apply, so an edit takes effect (or is refused)
         // without a restart.
-        let current = match &config.templates {
+        let current = match &self.config.templates {
             Some(dir) => Templates::load(Some(dir)),
             None => Ok(Templates::builtin()),
         };
-        let result = match current {
-            Ok(t) => apply_snapshot(&config, &t, &mut driver, &snapshot).await,
-            Err(e) => Err(PipelineError::Render(e)),
-        };
-        // A GoBGP [global] change needs a restart; with --spawn bgpgen does it and re-applies.
-        let result = match (result, &mut supervisor) {
-            (Err(PipelineError::Apply(ApplyError::NeedsRestart { message, .. })), Some(sup)) => {
-                tracing::warn!(%message, "restarting the daemon to apply it");
-                match sup.restart().await {
-                    Ok(()) => {
-                        for _ in 0..100 {
-                            if driver.check().await {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        match Templates::load(config.templates.as_deref()) {
-                            Ok(t) => apply_snapshot(&config, &t, &mut driver, &snapshot).await,
-                            Err(e) => Err(PipelineError::Render(e)),
-                        }
-                    }
-                    Err(e) => Err(ApplyError::io(&config.daemon.config_file, e).into()),
-                }
+        let prepared = current
+            .map_err(PipelineError::from)
+            .and_then(|t| prepare(&self.config, &t, &snapshot));
+        let (result, wanted) = match prepared {
+            Ok((intent, rendered)) => {
+                let hash = intent.hash.clone();
+                let r = self.driver.apply(&intent, &rendered).await;
+                (
+                    r.map(|o| (intent, o)).map_err(PipelineError::from),
+                    Some(hash),
+                )
             }
-            (r, _) => r,
+            Err(e) => (Err(e), None),
         };
-        // Kept only for --spawn (to restart the daemon from it). Holding it otherwise would make
-        // the source copy the whole snapshot on its next change (copy-on-write), ~90 MB at 100k
-        // pods.
-        if supervisor.is_some() {
-            last = Some(snapshot.clone());
-        }
-        let sent = driver.gobgp_paths_sent();
-        update(&mut |s| s.gobgp_paths_sent = sent);
+        let sent = self.driver.gobgp_paths_sent();
+        update(&self.status, |s| s.gobgp_paths_sent = sent);
         match result {
             Ok((intent, outcome)) => {
-                retry = None;
-                applied = Some(Arc::downgrade(&snapshot));
-                applied_held.take();
-                applied_held = (Arc::strong_count(&snapshot) == 1 && secret_file.configured())
-                    .then(|| snapshot.clone());
+                self.retry = None;
+                self.restarted_for = None;
+                self.applied = Some(Arc::downgrade(&snapshot));
+                self.applied_held = (Arc::strong_count(&snapshot) == 1
+                    && self.secret_file.configured())
+                .then(|| snapshot.clone());
                 let elapsed = started.elapsed();
-                if let Some(events) = &config.events {
+                if let Some(events) = &self.config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));
                 }
                 match &outcome {
@@ -394,77 +566,221 @@ pub async fn run(
                         tracing::info!(%how, routes = intent.announced().count(), hash = %intent.hash, ms = elapsed.as_millis() as u64, "applied")
                     }
                 }
-                update(&mut |s| {
+                self.failed_checks = 0;
+                update(&self.status, |s| {
                     match outcome {
                         ApplyOutcome::Unchanged => s.applies_unchanged += 1,
                         ApplyOutcome::Applied(_) => s.applies_ok += 1,
                     }
-                    s.ready = true;
+                    for why in [
+                        Stale::FirstApply,
+                        Stale::ApplyFailed,
+                        Stale::RestartNeeded,
+                        Stale::DaemonUnreachable,
+                    ] {
+                        s.clear_stale(why);
+                    }
                     s.daemon_reachable = true;
                     s.last_apply = Some(elapsed);
                     s.last_success = Some(SystemTime::now());
                     s.last_error = None;
-                    s.intent = Some(intent.clone());
+                    s.wanted_hash = None;
+                    s.intent = Some(intent);
                 });
+            }
+            Err(PipelineError::Apply(ApplyError::NeedsRestart { message, .. }))
+                if self.supervisor.is_some() && self.restarted_for != wanted =>
+            {
+                // A GoBGP [global] change: the new file is on disk; a new gobgpd starts with it,
+                // then the intent is applied again.
+                tracing::warn!(%message, "restarting the daemon to apply it");
+                let mode = self.stop_mode();
+                self.restarted_for = wanted.clone();
+                if let Some(sup) = &mut self.supervisor {
+                    sup.stop(mode, Duration::from_secs(3)).await;
+                    sup.start_soon();
+                }
+                update(&self.status, |s| {
+                    *s.daemon_restarts.entry("config").or_default() += 1;
+                    s.set_stale(Stale::RestartNeeded, message);
+                    s.wanted_hash = wanted;
+                });
+                self.pending = Some(snapshot);
             }
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, "apply failed; the last good configuration stays in force");
                 let unreachable = matches!(e, PipelineError::Apply(ApplyError::Unreachable { .. }));
-                update(&mut |s| {
+                let restart = matches!(e, PipelineError::Apply(ApplyError::NeedsRestart { .. }));
+                update(&self.status, |s| {
                     if e.is_input() {
                         s.input_errors += 1
                     } else {
                         s.applies_failed += 1
                     }
                     if unreachable {
-                        s.daemon_reachable = false
+                        s.daemon_reachable = false;
+                        s.set_stale(Stale::DaemonUnreachable, message.clone());
+                    } else if restart {
+                        s.set_stale(Stale::RestartNeeded, message.clone());
+                    } else {
+                        s.set_stale(Stale::ApplyFailed, message.clone());
                     }
                     s.last_apply = Some(started.elapsed());
-                    s.last_error = Some(message.clone());
+                    s.last_error = Some(message);
+                    s.wanted_hash = wanted;
                 });
-                // A daemon that is not up yet gets the same snapshot again on the next check.
+                // A daemon that is not up yet gets the same snapshot again once it answers.
                 if unreachable {
-                    pending = Some(snapshot);
+                    self.pending = Some(snapshot);
                 } else {
-                    retry = Some((snapshot, Instant::now()));
+                    self.retry = Some((snapshot, Instant::now()));
                 }
             }
         }
         release_freed_memory();
     }
-    shutdown(&config, &templates, &mut driver, &status).await;
-    if let Some(sup) = &mut supervisor {
-        sup.stop(Duration::from_secs(10)).await;
+
+    /// On SIGTERM/SIGINT (DESIGN section 9). Attach mode: nothing changes at the daemon, which
+    /// keeps the last good configuration (a bgpgen restart or upgrade is no outage), unless
+    /// `--withdraw-on-exit`. `--spawn`: with graceful restart off, the routes are withdrawn and
+    /// the daemon stopped; with it on, the daemon is stopped the way that keeps the peers' routes
+    /// (no Cease) while the speaker restarts.
+    async fn shutdown(&mut self) {
+        let intent = self.status.lock().ok().and_then(|s| s.intent.clone());
+        let graceful = self.graceful();
+        let spawn = self.supervisor.is_some();
+        let withdraw = self.config.withdraw_on_exit || (spawn && !graceful);
+        if withdraw && let Some(intent) = &intent {
+            let empty = withdrawn(intent);
+            let result = match render(&empty, self.config.backend, &self.templates, true) {
+                Ok(rendered) => {
+                    match tokio::time::timeout(
+                        WITHDRAW_TIMEOUT,
+                        self.driver.apply(&empty, &rendered),
+                    )
+                    .await
+                    {
+                        Ok(r) => r.map(drop).map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no answer within {WITHDRAW_TIMEOUT:?}")),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    routes = intent.announced().count(),
+                    "shutting down; routes withdrawn"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "shutting down; withdrawing the routes failed")
+                }
+            }
+            if spawn && let Err(e) = self.driver.close_sessions(intent).await {
+                tracing::error!(error = %e, "shutting down; closing the sessions failed");
+            }
+        } else if !spawn {
+            tracing::info!(
+                "shutting down; the daemon keeps announcing the last applied routes (--withdraw-on-exit withdraws them)"
+            );
+        }
+        if let Some(sup) = &mut self.supervisor {
+            let mode = if withdraw {
+                StopMode::Clean
+            } else {
+                tracing::info!(
+                    "shutting down; graceful restart is on: stopping the daemon without a Cease, the peers keep the routes"
+                );
+                StopMode::KeepRoutes
+            };
+            sup.stop(mode, STOP_GRACE).await;
+        }
     }
-    Ok(())
 }
 
-/// On SIGTERM: with graceful restart the routes stay (peers keep them while bgpgen or the daemon
-/// restarts); without it they are withdrawn, so traffic stops flowing to a speaker that is going.
-async fn shutdown(
-    config: &AgentConfig,
-    templates: &Templates,
-    driver: &mut Driver,
-    status: &Arc<Mutex<Status>>,
-) {
-    let intent = status.lock().ok().and_then(|s| s.intent.clone());
-    let Some(intent) = intent else { return };
-    if intent.bgp.graceful_restart.enabled {
-        tracing::info!("shutting down; graceful restart is on, routes stay announced");
-        return;
+/// Runs the sidecar until SIGTERM/SIGINT.
+pub async fn run(
+    config: AgentConfig,
+    mut source: mpsc::Receiver<SourceEvent>,
+    status: Arc<Mutex<Status>>,
+) -> Result<(), PipelineError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let templates = Templates::load(config.templates.as_deref())?;
+    let driver = Driver::new(config.backend, config.daemon.clone());
+    let supervisor = config
+        .spawn
+        .then(|| Supervisor::new(config.backend, config.daemon.clone()));
+    let mut ticker = tokio::time::interval(config.check_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| ApplyError::io(std::path::Path::new("SIGTERM handler"), e))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| ApplyError::io(std::path::Path::new("SIGINT handler"), e))?;
+    let secret_file =
+        crate::source::watch::SecretFile::new(&config.args, config.options_file.as_deref());
+    let mut agent = Agent {
+        config,
+        templates,
+        driver,
+        supervisor,
+        status,
+        pending: None,
+        last: None,
+        retry: None,
+        failed_checks: 0,
+        restarted_for: None,
+        secret_file,
+        applied: None,
+        applied_held: None,
+    };
+    update(&agent.status, |s| s.source_up = true);
+    if let Some(sup) = &mut agent.supervisor
+        && agent.config.daemon.config_file.exists()
+    {
+        // The last applied configuration is on disk: the daemon starts from it if the source
+        // has not sent its state by then (an API server that does not answer must not keep the
+        // routes down), else from the source's.
+        sup.start_at(Instant::now() + FIRST_SNAPSHOT_GRACE);
     }
-    let empty = withdrawn(&intent);
-    match render(&empty, config.backend, templates, true) {
-        Ok(rendered) => match driver.apply(&empty, &rendered).await {
-            Ok(_) => tracing::info!(
-                routes = intent.announced().count(),
-                "shutting down; routes withdrawn"
-            ),
-            Err(e) => tracing::error!(error = %e, "shutting down; withdrawing routes failed"),
-        },
-        Err(e) => tracing::error!(error = %e, "shutting down; rendering the withdrawal failed"),
+    loop {
+        let start_due = agent.supervisor.as_ref().and_then(Supervisor::next_start);
+        let starting = agent
+            .supervisor
+            .as_ref()
+            .is_some_and(|s| matches!(s.phase(), Phase::Starting { .. }));
+        tokio::select! {
+            event = source.recv() => match event {
+                None => break,
+                Some(SourceEvent::Up(up)) => update(&agent.status, |s| {
+                    s.source_up = up;
+                    if up {
+                        s.clear_stale(Stale::SourceDown);
+                    } else {
+                        s.set_stale(Stale::SourceDown, "the source of cluster state is not in sync (API server unreachable or a watch failing); the last snapshot stays in force");
+                    }
+                }),
+                Some(SourceEvent::Invalid(message)) => {
+                    tracing::error!(%message, "input rejected; the last good configuration stays in force");
+                    update(&agent.status, |s| {
+                        s.input_errors += 1;
+                        s.last_error = Some(message.clone());
+                        s.set_stale(Stale::InputRejected, format!("input rejected, the configuration in force is that of the last good input: {message}"));
+                    });
+                }
+                Some(SourceEvent::Snapshot(snapshot)) => agent.on_snapshot(snapshot),
+            },
+            _ = ticker.tick() => agent.on_tick().await,
+            _ = tokio::time::sleep_until(start_due.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if start_due.is_some() => {
+                agent.start_daemon().await;
+            }
+            _ = tokio::time::sleep(START_POLL), if starting => agent.poll_starting().await,
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+        agent.apply_pending().await;
     }
+    agent.shutdown().await;
+    Ok(())
 }
 
 /// Serves `/healthz`, `/readyz`, `/metrics` and `/intent` (redacted) until the process exits.
@@ -480,17 +796,12 @@ pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::
             get(move || {
                 let s = ready.lock().map(|s| s.clone()).unwrap_or_default();
                 async move {
-                    if s.ready && s.source_up {
-                        (StatusCode::OK, "ready\n".to_string())
+                    let code = if s.ready() {
+                        StatusCode::OK
                     } else {
-                        let why = s
-                            .last_error
-                            .unwrap_or_else(|| "waiting for the first successful apply".into());
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!("not ready: {why}\n"),
-                        )
-                    }
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (code, s.readiness())
                 }
             }),
         )
@@ -504,10 +815,7 @@ pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::
         .route(
             "/intent",
             get(move || {
-                let text = intent
-                    .lock()
-                    .ok()
-                    .and_then(|s| s.intent.as_ref().map(|i| i.to_yaml(false)));
+                let text = intent.lock().ok().and_then(|s| s.intent_text());
                 async move {
                     match text {
                         Some(t) => (StatusCode::OK, t),

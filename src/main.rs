@@ -91,14 +91,19 @@ enum Command {
       --options examples/speaker-options.yaml \\
       --config-file /etc/bird/bird.conf --bird-socket /run/bird/bird.ctl")]
     Apply(ApplyArgs),
-    /// The sidecar: watch the manifests, keep the daemon announcing exactly the intent, serve
-    /// /healthz, /readyz, /metrics and /intent. SIGTERM withdraws the routes unless graceful
-    /// restart is on (then they stay, so peers keep forwarding while bgpgen restarts).
+    /// The sidecar: watch the manifests or the cluster, keep the daemon announcing exactly the
+    /// intent, serve /healthz, /readyz, /metrics and /intent. On SIGTERM the daemon keeps its
+    /// routes (attach mode, unless --withdraw-on-exit); with --spawn bgpgen stops it, keeping
+    /// the peers' routes under graceful restart and withdrawing them first without.
     #[command(after_help = "EXAMPLES:
   bgpgen run --backend frr --manifests /srv/cluster --options speaker.yaml \\
       --config-file /etc/frr/frr.conf --frr-vty-socket /var/run/frr
   bgpgen run --backend gobgp --manifests /srv/cluster --options speaker.yaml \\
-      --config-file /etc/gobgp/gobgpd.toml --gobgpd-pid-file /run/gobgpd.pid --gobgp-api 127.0.0.1:50051")]
+      --config-file /etc/gobgp/gobgpd.toml --gobgpd-pid-file /run/gobgpd.pid \\
+      --gobgp-api unix:///run/gobgp/api.sock
+  bgpgen run --backend bird --spawn --kubeconfig ~/.kube/config \\
+      --options speaker.yaml --config-file /run/bgpgen/bird.conf \\
+      --bird-socket /run/bgpgen/bird.ctl    # one container")]
     #[command(mut_arg("kubeconfig", |a| a
         .hide(false)
         .help_heading("Sidecar options")
@@ -184,9 +189,11 @@ struct DaemonArgs {
     /// /etc/bird/bird.conf or /etc/frr/frr.conf].
     #[arg(long, value_name = "PATH")]
     config_file: Option<PathBuf>,
-    /// gobgpd's gRPC API.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
-    gobgp_api: String,
+    /// gobgpd's gRPC API: HOST:PORT or unix:///PATH [default: 127.0.0.1:50051; with --spawn a
+    /// Unix socket beside --config-file, gobgpd.sock, which other processes of the node cannot
+    /// reach].
+    #[arg(long, value_name = "HOST:PORT|unix:///PATH")]
+    gobgp_api: Option<String>,
     /// gobgpd's pid file, to send SIGHUP when the session configuration changes.
     #[arg(long, value_name = "PATH")]
     gobgpd_pid_file: Option<PathBuf>,
@@ -199,18 +206,24 @@ struct DaemonArgs {
 }
 
 impl DaemonArgs {
-    fn options(&self, backend: Backend) -> bgpgen::daemon::driver::DaemonOptions {
+    fn options(&self, backend: Backend, spawn: bool) -> bgpgen::daemon::driver::DaemonOptions {
         let default = match backend {
             Backend::Gobgp => "/etc/gobgp/gobgpd.toml",
             Backend::Bird => "/etc/bird/bird.conf",
             Backend::Frr => "/etc/frr/frr.conf",
         };
+        let config_file = self
+            .config_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(default));
+        let gobgp_api = match (&self.gobgp_api, spawn) {
+            (Some(api), _) => api.clone(),
+            (None, true) => bgpgen::daemon::supervisor::gobgpd_api_socket(&config_file),
+            (None, false) => "127.0.0.1:50051".to_string(),
+        };
         bgpgen::daemon::driver::DaemonOptions {
-            config_file: self
-                .config_file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(default)),
-            gobgp_api: self.gobgp_api.clone(),
+            config_file,
+            gobgp_api,
             gobgpd_pid_file: self.gobgpd_pid_file.clone(),
             bird_socket: self.bird_socket.clone(),
             frr_vty_socket: self.frr_vty_socket.clone(),
@@ -238,6 +251,7 @@ impl DriveArgs {
         args: &SpeakerArgs,
         options_file: Option<PathBuf>,
         check_interval: std::time::Duration,
+        spawn: bool,
     ) -> bgpgen::agent::AgentConfig {
         bgpgen::agent::AgentConfig {
             backend: self.backend,
@@ -245,10 +259,12 @@ impl DriveArgs {
             options_file,
             env: Env::from_process(),
             templates: self.templates.clone(),
-            daemon: self.daemon.options(self.backend),
+            daemon: self.daemon.options(self.backend, spawn),
             check_interval,
             events: None,
-            spawn: false,
+            spawn,
+            withdraw_on_exit: false,
+            restart_after_failed_checks: 3,
         }
     }
 }
@@ -292,10 +308,37 @@ struct RunArgs {
         help_heading = "Sidecar options"
     )]
     check_interval: String,
-    /// Start the daemon as a child process (with the flags bgpgen knows work), restart it if it
-    /// dies, and re-apply; for one-container deployments.
+    /// Start the daemon as a child process (with the flags bgpgen knows work) and own its
+    /// lifecycle: it dies with bgpgen, is started again when it exits or stops answering, and
+    /// on SIGTERM is stopped the way graceful restart needs (peers keep the routes) or, with
+    /// graceful restart off, after its routes were withdrawn. For one-container deployments.
     #[arg(long, help_heading = "Sidecar options")]
     spawn: bool,
+    /// Withdraw every route when bgpgen exits. Without it, bgpgen's exit (SIGTERM, crash,
+    /// upgrade) changes nothing the daemon announces in attach mode; with --spawn and graceful
+    /// restart off the routes are withdrawn anyway (the daemon stops with bgpgen).
+    #[arg(long, help_heading = "Sidecar options")]
+    withdraw_on_exit: bool,
+    /// With --spawn: restart a daemon that is alive but failed this many consecutive checks
+    /// (control socket gone, hung), one every --check-interval.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=1000),
+        help_heading = "Sidecar options"
+    )]
+    restart_after_failed_checks: u32,
+    /// Cluster source: restart a watch stream that delivered neither an event nor a bookmark
+    /// for this long (a half-open connection after a network fault). The API server is also
+    /// asked to end each watch a little before, so a healthy quiet watch never trips it.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1m",
+        help_heading = "Sidecar options"
+    )]
+    watch_timeout: String,
     /// Address of the /healthz, /readyz, /metrics and /intent endpoint.
     #[arg(
         long,
@@ -782,6 +825,7 @@ fn run_apply(args: ApplyArgs, log: &cli::logging::LogArgs) -> Result<(), Failure
         &args.input.speaker,
         args.input.options.clone(),
         std::time::Duration::from_secs(2),
+        false,
     );
     let templates = Templates::load(args.drive.templates.as_deref()).map_err(Failure::invalid)?;
     let mut driver = bgpgen::agent::Driver::new(config.backend, config.daemon.clone());
@@ -822,12 +866,23 @@ fn run_sidecar(args: RunArgs, log: &cli::logging::LogArgs) -> Result<(), Failure
     if check_interval.is_zero() {
         return Err(Failure::invalid("--check-interval must be more than 0"));
     }
+    let watch_timeout = parse_duration_flag("watch-timeout", &args.watch_timeout)?;
+    if watch_timeout < bgpgen::source::kube::MIN_WATCH_TIMEOUT {
+        return Err(Failure::invalid(format!(
+            "--watch-timeout must be at least {:?}",
+            bgpgen::source::kube::MIN_WATCH_TIMEOUT
+        )));
+    }
     // Check the options file now, so that a typo fails at start rather than at the first apply.
     merged_args(args.options.as_deref(), &args.speaker)?;
-    let mut config = args
-        .drive
-        .agent_config(&args.speaker, args.options.clone(), check_interval);
-    config.spawn = args.spawn;
+    let mut config = args.drive.agent_config(
+        &args.speaker,
+        args.options.clone(),
+        check_interval,
+        args.spawn,
+    );
+    config.withdraw_on_exit = args.withdraw_on_exit;
+    config.restart_after_failed_checks = args.restart_after_failed_checks;
     if args.spawn && config.backend == Backend::Gobgp && config.daemon.gobgpd_pid_file.is_none() {
         config.daemon.gobgpd_pid_file =
             Some(bgpgen::daemon::supervisor::gobgpd_pid_file(&config.daemon));
@@ -856,11 +911,11 @@ fn run_sidecar(args: RunArgs, log: &cli::logging::LogArgs) -> Result<(), Failure
                     Some(gateway) => bgpgen::source::kube::Scope::NatGateway { gateway },
                     None => bgpgen::source::kube::Scope::Node,
                 };
-                let client = kube_client(merged.ignored.kubeconfig.as_deref()).await?;
+                let client = kube_client(merged.ignored.kubeconfig.as_deref(), watch_timeout).await?;
                 let instance = std::env::var("POD_NAME").ok().or_else(|| Env::from_process().node_name);
                 config.events = Some(bgpgen::events::spawn_recorder(client.clone(), instance));
                 tracing::info!(backend = %args.drive.backend, scope = ?scope, metrics = %args.metrics_addr, "bgpgen sidecar started, watching the cluster");
-                bgpgen::source::kube::watch_cluster(client, scope, debounce)
+                bgpgen::source::kube::watch_cluster(client, scope, debounce, watch_timeout)
             }
         };
         let result = bgpgen::agent::run(config, source, status).await;
@@ -869,8 +924,12 @@ fn run_sidecar(args: RunArgs, log: &cli::logging::LogArgs) -> Result<(), Failure
     })
 }
 
-/// A Kubernetes client from `--kubeconfig`, else the in-cluster configuration.
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, Failure> {
+/// A Kubernetes client from `--kubeconfig`, else the in-cluster configuration; no response may
+/// stay silent for longer than `silence` (see `source::kube::client`).
+async fn kube_client(
+    kubeconfig: Option<&std::path::Path>,
+    silence: std::time::Duration,
+) -> Result<kube::Client, Failure> {
     let config = match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)
@@ -885,7 +944,7 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Clien
             ))
         })?,
     };
-    kube::Client::try_from(config).map_err(|e| Failure {
+    bgpgen::source::kube::client(config, silence).map_err(|e| Failure {
         code: EXIT_DAEMON,
         message: format!("Kubernetes client: {e}"),
     })

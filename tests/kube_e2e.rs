@@ -3,11 +3,15 @@
 //! network namespace -> an upstream gobgpd in a second namespace, whose RIB is checked.
 //!
 //! bgpgen runs in the host's namespace (it must reach the fake API server on 127.0.0.1) and
-//! spawns the daemon through a wrapper script, `ip netns exec <speaker> <daemon> "$@"` (bgpgen
-//! takes the daemon's program from `BGPGEN_BIRD` / `BGPGEN_FRR_BGPD`). BIRD's control socket and
-//! FRR's vty sockets are unix sockets in the lab's temp dir, reachable from both namespaces.
-//! GoBGP is not covered: bgpgen drives gobgpd over its gRPC API on TCP, which a gobgpd inside
-//! the namespace serves on the namespace's own loopback, out of reach from the host's.
+//! spawns the daemon through a wrapper script, `exec ip netns exec <speaker> <daemon> "$@"`
+//! (bgpgen takes the daemon's program from `BGPGEN_GOBGPD` / `BGPGEN_BIRD` /
+//! `BGPGEN_FRR_BGPD`). gobgpd's API (with `--spawn` a Unix socket beside its configuration),
+//! BIRD's control socket and FRR's vty sockets are Unix sockets in the lab's temp dir,
+//! reachable from both namespaces.
+//!
+//! The last step kills bgpgen (-9) while the API server is down and starts it again: with
+//! `--spawn` it starts the daemon from the configuration it last applied, so the routes come back
+//! although the source has nothing to say yet (not ready meanwhile).
 //!
 //! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones fail
 //! the test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
@@ -50,6 +54,7 @@ announce-cluster-ip: true
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Backend {
+    Gobgp,
     Frr,
     Bird,
 }
@@ -57,6 +62,7 @@ enum Backend {
 impl Backend {
     fn name(self) -> &'static str {
         match self {
+            Backend::Gobgp => "gobgp",
             Backend::Frr => "frr",
             Backend::Bird => "bird",
         }
@@ -65,6 +71,7 @@ impl Backend {
     fn needs(self) -> Vec<&'static str> {
         let mut needs = vec![IP, GOBGPD, GOBGP];
         match self {
+            Backend::Gobgp => {}
             Backend::Frr => needs.extend([BGPD, VTYSH, "/usr/lib/frr/frr-reload.py"]),
             Backend::Bird => needs.extend([BIRD, BIRDC]),
         }
@@ -74,6 +81,7 @@ impl Backend {
     /// The upstream gobgpd's API port (inside its namespace).
     fn upstream_port(self) -> u16 {
         match self {
+            Backend::Gobgp => 50351,
             Backend::Frr => 50361,
             Backend::Bird => 50371,
         }
@@ -326,6 +334,8 @@ struct Test {
     /// speaker namespace) must stop before the lab deletes the namespaces.
     bgpgen: Option<Bgpgen>,
     name: &'static str,
+    /// How bgpgen was started, to start it again.
+    command: Command,
     lab: Lab,
     upstream: netns::Gobgp,
     metrics_port: u16,
@@ -511,6 +521,19 @@ fn scenario(backend: Backend) {
         .stdin(Stdio::null());
     let mut bgpd_pid_file = None;
     match backend {
+        Backend::Gobgp => {
+            let wrapper = netns_wrapper(&dir, "gobgpd-in-netns", &speaker_ns, GOBGPD);
+            command
+                .arg("--config-file")
+                .arg(etc.join("gobgpd.toml"))
+                .env("BGPGEN_GOBGPD", &wrapper);
+            let target = format!("unix://{}", etc.join("gobgpd.sock").display());
+            lab.add_status(
+                "speaker gobgpd: neighbor",
+                &speaker_ns,
+                &[GOBGP, "--target", &target, "neighbor"],
+            );
+        }
         Backend::Bird => {
             let wrapper = netns_wrapper(&dir, "bird-in-netns", &speaker_ns, BIRD);
             let socket = etc.join("bird.ctl");
@@ -560,6 +583,7 @@ fn scenario(backend: Backend) {
     let child = command.spawn().expect("start bgpgen");
     let mut t = Test {
         name,
+        command,
         lab,
         upstream,
         metrics_port,
@@ -635,7 +659,56 @@ fn scenario(backend: Backend) {
         Duration::from_secs(1),
     );
     t.step("second outage (no changes): ready again");
+
+    // 6. kill -9 of bgpgen while the API server is down: the daemon dies with it (graceful
+    // restart is off here, so the upstream drops the routes), and bgpgen started again brings
+    // them back from the configuration it last applied, before the source answers.
+    api.set_down(true);
+    t.wait_ready("/readyz 503 with the API server down", false);
+    {
+        let b = t.bgpgen.as_mut().expect("bgpgen");
+        kill("KILL", b.child.id());
+        let _ = b.child.wait();
+    }
+    t.wait("the daemon to die with bgpgen", |t| {
+        match t.bgpgen.as_ref().map(Bgpgen::namespace_pids) {
+            Some(p) if p.is_empty() => Ok(()),
+            other => Err(format!("still in the speaker namespace: {other:?}")),
+        }
+    });
+    t.wait_rib(
+        "the upstream to drop the routes of the dead daemon",
+        &BTreeSet::new(),
+    );
+    let log = t.bgpgen.as_ref().expect("bgpgen").log.clone();
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open bgpgen log");
+    t.command
+        .stdout(file.try_clone().expect("clone log"))
+        .stderr(file);
+    let child = t.command.spawn().expect("start bgpgen again");
+    t.bgpgen.as_mut().expect("bgpgen").child = child;
+    t.wait_rib(
+        "the last applied routes back while the API server is still down",
+        &expected(&with_c),
+    );
+    t.wait_ready("/readyz 503: nothing from the source yet", false);
+    api.set_down(false);
+    t.wait_ready("/readyz 200 once the API server answers", true);
+    t.hold_rib(
+        "after the API server came back",
+        &expected(&with_c),
+        Duration::from_secs(1),
+    );
+    t.step("kill -9 while the API is down: restarted from the last applied config, ready once it is up");
     eprintln!("kube_e2e::{name}: passed in {:.1?}", started.elapsed());
+}
+
+#[test]
+fn gobgp_follows_the_kubernetes_api() {
+    scenario(Backend::Gobgp);
 }
 
 #[test]

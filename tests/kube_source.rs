@@ -18,7 +18,7 @@ use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args, resolve};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
-use bgpgen::source::kube::{Scope, watch_cluster};
+use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
 use common::apiserver::{ApiServer, wait_for};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 /// Bound for each wait (the watcher's backoff starts at 0.8 s and doubles).
 const T: Duration = Duration::from_secs(20);
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The source's watch silence bound (`run --watch-timeout`), as deployed.
+const SILENCE: Duration = Duration::from_secs(60);
 
 /// Runs a test body with an overall time limit.
 async fn bounded<F: Future<Output = ()>>(f: F) {
@@ -241,8 +243,18 @@ struct Source {
 
 impl Source {
     fn start(api: &ApiServer, scope: Scope) -> Source {
+        Source::start_with(api, scope, SILENCE)
+    }
+
+    /// With the watch silence bound `silence` (`run --watch-timeout`).
+    fn start_with(api: &ApiServer, scope: Scope, silence: Duration) -> Source {
         let args = args_for(&scope);
-        let rx = watch_cluster(api.client(), scope, DEBOUNCE);
+        let rx = watch_cluster(
+            source_client(api.kube_config(), silence).expect("kube client"),
+            scope,
+            DEBOUNCE,
+            silence,
+        );
         Source {
             rx,
             args,
@@ -932,6 +944,54 @@ async fn dropped_watches_keep_routes() {
             lists,
             list_counts(&api),
             "a dropped watch resumes without a relist"
+        );
+    })
+    .await;
+}
+
+/// Watch streams that stay open but deliver nothing (a half-open connection after a network
+/// fault: no event, no bookmark, no end) are restarted once they have been silent for the bound:
+/// a change made meanwhile arrives within it (kube's default would be 295 s), without a relist,
+/// without anything withdrawn, and without being reported as an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_watches_are_restarted_after_the_bound() {
+    bounded(async {
+        let api = ApiServer::start();
+        base_cluster(&api);
+        let silence = Duration::from_secs(8);
+        let mut src = Source::start_with(&api, Scope::Node, silence);
+        let base = base();
+        src.expect_routes("initial sync", &base, &[]).await;
+        wait_watching(&api, "every watch open").await;
+        let lists = list_counts(&api);
+        let mark = src.mark();
+
+        assert!(api.stall_watches() >= 4, "watches were open");
+        api.modify("pods", Some("default"), "b", |p| {
+            annotate(p, BGP, Some("true"))
+        });
+        let changed = with(&base, &["10.17.0.6/32"]);
+        src.expect_routes(
+            "a change made while every watch is silent",
+            &changed,
+            &[&base],
+        )
+        .await;
+        wait_for(T, "the silent streams to be abandoned", || {
+            api.stalled_watches() == 0
+        })
+        .await;
+        assert_eq!(
+            lists,
+            list_counts(&api),
+            "a silent watch resumes without a relist"
+        );
+        assert!(
+            !src.log[mark..]
+                .iter()
+                .any(|(_, s)| matches!(s, Seen::Up(false))),
+            "a silent watch restarted in time is not an outage\nhistory:\n{}",
+            src.history()
         );
     })
     .await;

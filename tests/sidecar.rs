@@ -11,9 +11,16 @@
 //!    the upstream negotiates the new hold time and the routes come back;
 //! 6. a user template producing garbage: the daemon's checker refuses it, the previous
 //!    configuration keeps running (file on disk unchanged, routes and sessions untouched), the
-//!    error is counted in /metrics and /readyz stays 200;
-//! 7. the speaker daemon SIGKILLed and started again with the same command: routes come back;
-//! 8. SIGTERM to bgpgen (graceful restart off): routes withdrawn, sessions kept.
+//!    error is counted in /metrics, and /readyz is 503 saying why (the configuration in force is
+//!    not the intent) until the template is fixed; a broken manifest likewise (503,
+//!    `input_rejected`); GoBGP only: a changed AS (`[global]`), which gobgpd cannot take without
+//!    a restart, is refused: 503 `restart_needed`, and `/intent` says it is stale;
+//! 7. the speaker daemon SIGKILLed: /readyz 503 `daemon_unreachable`; started again with the same
+//!    command: routes come back, 200;
+//! 8. SIGTERM to bgpgen (attach mode): it exits 0 and nothing is withdrawn, sessions kept;
+//! 9. bgpgen started again: its first apply changes nothing at the upstream (no withdraw and
+//!    re-announce of what the daemon already has), ready again;
+//! 10. bgpgen with `--withdraw-on-exit`, SIGTERM: routes withdrawn, sessions kept.
 //!
 //! Needs root, `ip`, python3 (to read the HTTP endpoint inside the namespace), gobgpd and gobgp,
 //! and the backend's daemon and control tools. Missing ones fail the test, or skip
@@ -245,6 +252,8 @@ struct Sidecar {
     /// gobgpd's pid file, which the test writes (gobgpd has no pid-file option).
     pid_file: Option<PathBuf>,
     endpoint: String,
+    /// `bgpgen run`'s command line, to start another one with an extra flag.
+    bgpgen_argv: Vec<String>,
     started: Instant,
     step_started: Instant,
 }
@@ -331,6 +340,45 @@ impl Sidecar {
         });
     }
 
+    /// For `d`, the upstream's RIB stays exactly `want` (polled).
+    fn hold_rib(&mut self, what: &str, want: &BTreeSet<RibPath>, d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            match self.rib() {
+                Ok(got) if &got == want => {}
+                Ok(got) => self.fail(format!(
+                    "{what}: the upstream's RIB changed\nexpected: [{}]\ngot:      [{}]",
+                    show_rib(want),
+                    show_rib(&got)
+                )),
+                Err(e) => self.fail(format!("{what}: {e}")),
+            }
+            sleep(POLL);
+        }
+    }
+
+    /// Waits until `/readyz` answers `code` with `needle` in its body.
+    fn wait_readyz(&mut self, what: &str, code: u16, needle: &str) {
+        self.wait(what, |t| match t.get("/readyz")? {
+            (c, body) if c == code && body.contains(needle) => Ok(()),
+            (c, body) => Err(format!("/readyz answered {c}: {body}")),
+        });
+    }
+
+    /// UPDATE messages the upstream received from the speaker, per session.
+    fn upstream_updates(&self) -> Vec<u64> {
+        [SPEAKER_V4, SPEAKER_V6]
+            .iter()
+            .map(|a| {
+                self.upstream
+                    .neighbor(a)
+                    .ok()
+                    .and_then(|p| p["state"]["messages"]["received"]["update"].as_u64())
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
     /// The upstream's two sessions with the speaker.
     fn sessions(&self) -> Result<[Session; 2], String> {
         let one = |address: &'static str| -> Result<Session, String> {
@@ -405,6 +453,17 @@ impl Sidecar {
     }
 }
 
+/// bgpgen's environment in the lab: logs on, none of the host's kube-ovn-speaker variables.
+fn bgpgen_env() -> [(&'static str, Option<&'static str>); 5] {
+    [
+        ("RUST_LOG", Some("info")),
+        ("NODE_NAME", None),
+        ("POD_IP", None),
+        ("POD_IPS", None),
+        ("GATEWAY_NAME", None),
+    ]
+}
+
 fn bgpgen(args: &[&str]) -> String {
     run_bgpgen(env!("CARGO_BIN_EXE_bgpgen"), args)
 }
@@ -463,6 +522,7 @@ fn start(backend: Backend) -> Sidecar {
         config,
         pid_file: None,
         endpoint,
+        bgpgen_argv: Vec::new(),
         started,
         step_started: started,
     };
@@ -531,20 +591,10 @@ fn start(backend: Backend) -> Sidecar {
     .map(|s| s.to_string())
     .collect();
     argv.extend(daemon_args);
+    sidecar.bgpgen_argv = argv.clone();
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let lab = &mut sidecar.lab;
-    lab.spawn_env(
-        &speaker_ns,
-        "bgpgen",
-        &argv,
-        &[
-            ("RUST_LOG", Some("info")),
-            ("NODE_NAME", None),
-            ("POD_IP", None),
-            ("POD_IPS", None),
-            ("GATEWAY_NAME", None),
-        ],
-    );
+    lab.spawn_env(&speaker_ns, "bgpgen", &argv, &bgpgen_env());
     for path in ["/metrics", "/readyz"] {
         let url = format!("{}{path}", sidecar.endpoint);
         lab.add_status(
@@ -692,12 +742,26 @@ fn scenario(backend: Backend) {
         )),
     }
     match t.get("/readyz") {
-        Ok((200, _)) => {}
-        other => problems.push(format!("/readyz after the refusal: {other:?}")),
+        Ok((503, body)) if body.contains("apply_failed:") && body.contains(backend.main_file()) => {
+        }
+        other => problems.push(format!(
+            "/readyz after the refusal should be 503 naming the failed apply: {other:?}"
+        )),
+    }
+    match t.metric("bgpgen_config_stale_reason{reason=\"apply_failed\"}") {
+        Ok(1.0) => {}
+        other => problems.push(format!(
+            "bgpgen_config_stale_reason apply_failed: {other:?}"
+        )),
     }
     match t.get("/intent") {
-        Ok((200, body)) if !body.contains("10.16.0.7/32") && body.contains("10.16.0.5/32") => {}
-        other => problems.push(format!("/intent is not the previous intent: {other:?}")),
+        Ok((200, body))
+            if !body.contains("10.16.0.7/32")
+                && body.contains("10.16.0.5/32")
+                && body.starts_with("# STALE") => {}
+        other => problems.push(format!(
+            "/intent is not the previous intent marked stale: {other:?}"
+        )),
     }
     let log = fs::read_to_string(t.lab.dir().join("bgpgen.log")).unwrap_or_default();
     let refusal = format!("rejected {}", backend.main_file());
@@ -725,12 +789,73 @@ fn scenario(backend: Backend) {
         "pod c announced once the template is fixed",
         &expected(&[&POD_A, &POD_C]),
     );
-    t.step("6. garbage template refused, previous config kept, error reported, /readyz 200");
+    t.wait_readyz("/readyz 200 once the template is fixed", 200, "");
+    t.step("6. garbage template refused, previous config kept, /readyz 503 until fixed");
+
+    // 6b. A broken manifest: the whole input is refused, so the configuration in force is that
+    // of the last good input, not of the current one.
+    let manifests = t.manifests.clone();
+    t.put(
+        &manifests,
+        "broken.yaml",
+        "kind: Pod\nmetadata: [unclosed\n",
+    );
+    t.wait_readyz(
+        "/readyz 503 input_rejected for the broken manifest",
+        503,
+        "input_rejected:",
+    );
+    match t.rib() {
+        Ok(rib) if rib == expected(&[&POD_A, &POD_C]) => {}
+        other => t.fail(format!("a broken manifest changed the routes: {other:?}")),
+    }
+    fs::remove_file(manifests.join("broken.yaml")).expect("remove the broken manifest");
+    t.wait_readyz("/readyz 200 once the manifest is fixed", 200, "");
+    t.step("6b. broken manifest: /readyz 503 input_rejected, routes kept; fixed: 200");
+
+    // 6c. GoBGP: a changed AS needs a gobgpd restart, which only --spawn does; refused here.
+    if backend == Backend::Gobgp {
+        t.put(
+            &options_dir,
+            "options.yaml",
+            &format!("{OPTIONS}holdtime: 30s\n").replace("cluster-as: 65000", "cluster-as: 65001"),
+        );
+        t.wait_readyz(
+            "/readyz 503 restart_needed for the refused AS change",
+            503,
+            "restart_needed:",
+        );
+        match t.get("/intent") {
+            Ok((200, body))
+                if body.starts_with("# STALE")
+                    && body.contains("# wanted and not in force: sha256:")
+                    && body.contains("localAs: 65000") => {}
+            other => t.fail(format!(
+                "/intent does not say the AS change is not in force: {other:?}"
+            )),
+        }
+        t.put(
+            &options_dir,
+            "options.yaml",
+            &format!("{OPTIONS}holdtime: 30s\n"),
+        );
+        t.wait_readyz("/readyz 200 once the AS is back", 200, "");
+        t.wait_rib(
+            "routes unchanged after the refused AS change",
+            &expected(&[&POD_A, &POD_C]),
+        );
+        t.step("6c. gobgp [global] change refused: /readyz 503 restart_needed, /intent stale");
+    }
 
     // 7. The speaker daemon killed and started again with the same command and config file.
     let daemon = backend.daemon();
     t.lab.stop(daemon, "KILL", Duration::from_secs(5));
     t.wait_rib("routes gone with the killed daemon", &expected(&[]));
+    t.wait_readyz(
+        "/readyz 503 daemon_unreachable while the daemon is down",
+        503,
+        "daemon_unreachable:",
+    );
     t.lab.restart(daemon);
     t.write_pid_file();
     t.wait_rib(
@@ -748,17 +873,71 @@ fn scenario(backend: Backend) {
     });
     t.step("7. daemon killed and restarted, routes back");
 
-    // 8. SIGTERM to bgpgen without graceful restart: routes withdrawn, sessions kept.
+    t.wait_readyz("/readyz 200 with the daemon back", 200, "");
+
+    // 8. SIGTERM to bgpgen in attach mode: bgpgen's exit changes nothing the daemon announces.
+    let all = expected(&[&POD_A, &POD_C]);
+    let sessions = t.wait_established("sessions before bgpgen's exit");
     let status = t.lab.stop("bgpgen", "TERM", Duration::from_secs(15));
     if !status.success() {
         t.fail(format!("bgpgen exited with {status} on SIGTERM"));
     }
-    t.wait_rib("routes withdrawn after SIGTERM", &expected(&[]));
-    t.wait_established("sessions after bgpgen's exit");
+    t.hold_rib("after bgpgen's SIGTERM", &all, Duration::from_secs(3));
+    let after = t.wait_established("sessions after bgpgen's exit");
+    if after != sessions {
+        t.fail(format!(
+            "bgpgen's exit reset the sessions\nbefore: {sessions:?}\nafter:  {after:?}"
+        ));
+    }
+    t.step("8. SIGTERM in attach mode: exit 0, routes and sessions kept");
+
+    // 9. bgpgen again: its first apply must not withdraw or re-push what the daemon has.
+    let updates = t.upstream_updates();
+    t.lab.restart("bgpgen");
+    t.wait_readyz("/readyz 200 after bgpgen's restart", 200, "");
+    t.hold_rib("after bgpgen's restart", &all, Duration::from_secs(2));
+    let after = t.wait_established("sessions after bgpgen's restart");
+    if after != sessions {
+        t.fail(format!(
+            "bgpgen's restart reset the sessions\nbefore: {sessions:?}\nafter:  {after:?}"
+        ));
+    }
+    if t.upstream_updates() != updates {
+        t.fail(format!(
+            "bgpgen's restart sent UPDATEs to the upstream ({updates:?} -> {:?}): it withdrew or re-announced routes the daemon already had",
+            t.upstream_updates()
+        ));
+    }
+    t.step("9. bgpgen restarted: no UPDATE at the upstream, ready");
+
+    // 10. --withdraw-on-exit: SIGTERM withdraws, the daemon keeps its sessions.
+    t.lab.stop("bgpgen", "TERM", Duration::from_secs(15));
+    let argv: Vec<String> = t
+        .bgpgen_argv
+        .iter()
+        .cloned()
+        .chain(["--withdraw-on-exit".to_string()])
+        .collect();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let ns = t.speaker_ns.clone();
+    t.lab
+        .spawn_env(&ns, "bgpgen-withdraw", &argv, &bgpgen_env());
+    t.wait_readyz("/readyz 200 with --withdraw-on-exit", 200, "");
+    let status = t
+        .lab
+        .stop("bgpgen-withdraw", "TERM", Duration::from_secs(15));
+    if !status.success() {
+        t.fail(format!("bgpgen exited with {status} on SIGTERM"));
+    }
+    t.wait_rib(
+        "routes withdrawn on exit with --withdraw-on-exit",
+        &expected(&[]),
+    );
+    t.wait_established("sessions after the withdrawal");
     if let Err(dead) = t.lab.check_daemons() {
         t.fail(format!("after bgpgen's exit: {dead}"));
     }
-    t.step("8. SIGTERM: routes withdrawn, sessions kept");
+    t.step("10. --withdraw-on-exit: SIGTERM withdraws, sessions kept");
     eprintln!(
         "sidecar::{name}: all steps passed in {:.1?}",
         t.started.elapsed()

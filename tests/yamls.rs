@@ -13,6 +13,8 @@
 //! - RBAC: each ClusterRole grants exactly list+watch on the kinds bgpgen watches in its scope
 //!   (`source::kube::watched_kinds`) and create+patch on events.k8s.io Events, nothing else.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use bgpgen::options::{
 };
 use bgpgen::snapshot::{GatewayInfo, Object, Origin, Snapshot};
 use bgpgen::source::kube::{Scope, watched_kinds};
+use common::kubeovn::{SHIM, controller_args, shim_command};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Node, Pod, PodSpec, Secret, Service, ServiceAccount,
@@ -39,7 +42,6 @@ use serde_json::Value;
 
 const IMAGE: &str = "ghcr.io/example/bgpgen:0.1.0";
 const BINARY_IN_IMAGE: &str = "/usr/local/bin/bgpgen";
-const SHIM: &str = "kube-ovn-speaker.sh";
 const NAMESPACE: &str = "kube-system";
 
 /// The flags of `bgpgen run` that are not speaker flags, and whether they take a value. Speaker
@@ -57,6 +59,9 @@ const RUN_FLAGS: &[(&str, bool)] = &[
     ("frr-vty-socket", true),
     ("debounce", true),
     ("check-interval", true),
+    ("withdraw-on-exit", false),
+    ("restart-after-failed-checks", true),
+    ("watch-timeout", true),
     ("metrics-addr", true),
 ];
 
@@ -262,6 +267,21 @@ fn split_run_args(what: &str, args: &[String]) -> (Vec<(String, Option<String>)>
     (run, speaker)
 }
 
+/// The directory of gobgpd's API socket: `--gobgp-api` must be `unix:///ABSOLUTE/PATH` (DESIGN
+/// section 9: no daemon control channel on TCP, where every process of a host-network node could
+/// reach it).
+fn gobgp_api_socket_dir<'a>(what: &str, api: &'a str) -> &'a Path {
+    let path = api.strip_prefix("unix://").unwrap_or_else(|| {
+        panic!("{what}: --gobgp-api={api}: gobgpd's API must be a Unix socket (unix:///PATH)")
+    });
+    let path = Path::new(path);
+    assert!(
+        path.is_absolute(),
+        "{what}: --gobgp-api={api}: an absolute path"
+    );
+    path.parent().unwrap()
+}
+
 fn run_flag<'a>(run: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
     run.iter()
         .find(|(n, _)| n == name)
@@ -430,11 +450,10 @@ fn speaker_daemonsets_run_bgpgen_with_valid_arguments() {
         );
         let mut writable = vec![Path::new(config_file).parent().unwrap()];
         match backend {
-            "gobgp" => assert_eq!(
-                run_flag(&run, "gobgp-api"),
-                Some("127.0.0.1:50051"),
-                "{what}: gobgpd's API on loopback only"
-            ),
+            "gobgp" => writable.push(gobgp_api_socket_dir(
+                what,
+                run_flag(&run, "gobgp-api").expect("--gobgp-api"),
+            )),
             "frr" => writable.push(Path::new(
                 run_flag(&run, "frr-vty-socket").expect("--frr-vty-socket"),
             )),
@@ -607,79 +626,6 @@ fn speaker_daemonsets_run_bgpgen_with_valid_arguments() {
     }
 }
 
-/// Go's `time.Duration.String()` for whole seconds (what the controller prints for holdTime).
-fn go_duration(d: Duration) -> String {
-    assert_eq!(d.subsec_nanos(), 0, "whole seconds only");
-    let s = d.as_secs();
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-}
-
-/// The arguments Kube-OVN's controller gives the speaker sidecar (GenNatGwBgpSpeakerContainer).
-fn controller_args(gw: &VpcNatGateway) -> Vec<String> {
-    let s = gw.spec.bgp_speaker.as_ref().expect("spec.bgpSpeaker");
-    let mut args = vec!["--nat-gw-mode".to_string()];
-    if let Some(r) = s.router_id.as_deref().filter(|r| !r.is_empty()) {
-        args.push(format!("--router-id={r}"));
-    }
-    if let Some(p) = s.password.as_deref().filter(|p| !p.is_empty()) {
-        args.push(format!("--auth-password={p}"));
-    }
-    if s.enable_graceful_restart {
-        args.push("--graceful-restart".into());
-    }
-    if let Some(h) = s.hold_time.as_deref().filter(|h| !h.is_empty()) {
-        let d = bgpgen::duration::parse_go_duration(h).expect("holdTime");
-        args.push(format!("--holdtime={}", go_duration(d)));
-    }
-    assert_ne!(s.asn, 0, "the controller refuses asn 0");
-    assert_ne!(s.remote_asn, 0, "the controller refuses remoteAsn 0");
-    args.push(format!("--cluster-as={}", s.asn));
-    args.push(format!("--neighbor-as={}", s.remote_asn));
-    let (v4, v6): (Vec<&String>, Vec<&String>) = s.neighbors.iter().partition(|n| !n.contains(':'));
-    let join = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
-    if !v4.is_empty() {
-        args.push(format!("--neighbor-address={}", join(&v4)));
-    }
-    if !v6.is_empty() {
-        args.push(format!("--neighbor-ipv6-address={}", join(&v6)));
-    }
-    args.extend(s.extra_args.iter().cloned());
-    args
-}
-
-/// The command line of the shim's `exec`: the words from `exec` up to `"$@"`, which must be last.
-fn shim_command() -> Vec<String> {
-    let text = std::fs::read_to_string(yamls_dir().join(SHIM)).unwrap();
-    assert!(text.starts_with("#!/bin/sh\n"), "{SHIM}: a /bin/sh script");
-    let joined = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("\\\n", " ");
-    let exec_line = joined
-        .lines()
-        .find(|l| l.trim_start().starts_with("exec "))
-        .unwrap_or_else(|| panic!("{SHIM}: no exec line"));
-    let words: Vec<String> = exec_line.split_whitespace().map(String::from).collect();
-    assert_eq!(
-        words.last().map(String::as_str),
-        Some("\"$@\""),
-        "{SHIM}: passes the controller's arguments through, last"
-    );
-    for w in &words[..words.len() - 1] {
-        assert!(
-            !w.contains(['$', '"', '\'', '`', '*', '?']),
-            "{SHIM}: {w:?}: keep the words literal (this test splits on spaces)"
-        );
-    }
-    words[1..words.len() - 1].to_vec()
-}
-
 #[test]
 fn nat_gateway_speaker_runs_bgpgen_with_the_controllers_arguments() {
     let files = load_all();
@@ -716,6 +662,29 @@ fn nat_gateway_speaker_runs_bgpgen_with_the_controllers_arguments() {
     assert!(run_flag(&shim_run, "spawn").is_some(), "{SHIM}: --spawn");
     assert!(run_flag(&shim_run, "manifests").is_none(), "{SHIM}");
     assert!(run_flag(&shim_run, "config-file").is_some(), "{SHIM}");
+    // The sidecar gets no volume: its files live in the image's /run/bgpgen (owned by the image's
+    // user), the API socket included; its endpoint stays on the pod's loopback.
+    let run_dir = Path::new("/run/bgpgen");
+    let config_file = Path::new(run_flag(&shim_run, "config-file").unwrap());
+    assert_eq!(config_file.parent(), Some(run_dir), "{SHIM}: --config-file");
+    let api = run_flag(&shim_run, "gobgp-api").expect("--gobgp-api");
+    assert_eq!(
+        gobgp_api_socket_dir(SHIM, api),
+        run_dir,
+        "{SHIM}: --gobgp-api"
+    );
+    let metrics: std::net::SocketAddr = run_flag(&shim_run, "metrics-addr")
+        .expect("--metrics-addr")
+        .parse()
+        .unwrap();
+    assert!(
+        metrics.ip().is_loopback(),
+        "{SHIM}: --metrics-addr on loopback"
+    );
+    assert!(
+        dockerfile.contains("install -d -o bgpgen -g bgpgen -m 0750 /run/bgpgen"),
+        "the Dockerfile makes /run/bgpgen, owned by the image's user"
+    );
 
     let gateways: Vec<&VpcNatGateway> = file.gateways().collect();
     assert_eq!(gateways.len(), 1, "one example VpcNatGateway");
@@ -1015,5 +984,65 @@ fn kube_ovn_master_chart_speaker_container_compiles() {
             .diagnostics
             .iter()
             .any(|d| d.message.contains("--neighbor-local-address"))
+    );
+}
+
+/// The Dockerfile builds with no container registry (DESIGN section 9): no `# syntax=` line (it
+/// makes BuildKit fetch a frontend image), and every `FROM` is a build argument or an earlier
+/// stage, the arguments defaulting to the image `scripts/image-base` makes.
+#[test]
+fn dockerfile_needs_no_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let image_base = std::fs::read_to_string(root.join("scripts/image-base")).unwrap();
+    let base_tag = image_base
+        .lines()
+        .find_map(|l| l.strip_prefix("tag=${1:-")?.strip_suffix('}'))
+        .expect("scripts/image-base: tag=${1:-DEFAULT}");
+    let mut args = BTreeMap::new();
+    let mut stages = BTreeSet::new();
+    for line in dockerfile.lines() {
+        let lower = line.trim_start().to_ascii_lowercase();
+        assert!(
+            !lower.starts_with("# syntax") && !lower.starts_with("#syntax"),
+            "Dockerfile: {line:?} makes BuildKit pull a frontend from a registry"
+        );
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["ARG", decl] if stages.is_empty() => {
+                let (name, default) = decl.split_once('=').expect("ARG NAME=DEFAULT");
+                args.insert(name.to_string(), default.to_string());
+            }
+            ["FROM", image, rest @ ..] => {
+                let known = match image.strip_prefix("${").and_then(|i| i.strip_suffix('}')) {
+                    Some(arg) => {
+                        let default = args
+                            .get(arg)
+                            .unwrap_or_else(|| panic!("Dockerfile: FROM ${{{arg}}}: no ARG"));
+                        assert_eq!(
+                            default, base_tag,
+                            "Dockerfile: {arg} defaults to scripts/image-base's image"
+                        );
+                        true
+                    }
+                    None => stages.contains(*image),
+                };
+                assert!(known, "Dockerfile: {line:?}: an image from a registry");
+                if let ["AS", name] = rest {
+                    stages.insert(name.to_string());
+                } else {
+                    assert!(rest.is_empty(), "Dockerfile: {line:?}");
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        args.contains_key("BASE_IMAGE") && args.contains_key("BUILD_IMAGE"),
+        "Dockerfile: the base images are build arguments"
+    );
+    assert!(
+        dockerfile.contains("ARG BGPGEN_BIN"),
+        "Dockerfile: BGPGEN_BIN builds the image around a prebuilt binary (scripts/image-test)"
     );
 }

@@ -17,13 +17,20 @@
 # controller): see yamls/vpc-nat-gateway.yaml for its RBAC.
 #
 # The backend is fixed: the controller lets users add speaker flags only (extraArgs), and bgpgen
-# checks those as speaker flags. tests/yamls.rs parses the flags below.
+# checks those as speaker flags. tests/yamls.rs parses the flags below, and tests/image.rs runs
+# this script in the image as the controller would.
+#
+# gobgpd's API is a Unix socket in bgpgen's directory (no TCP port that other processes of the
+# pod could use); the endpoint (/healthz, /readyz, /metrics) is on the pod's loopback only: the
+# controller declares no probes for the sidecar. On SIGTERM bgpgen withdraws the EIPs and stops
+# gobgpd; with graceful restart (spec.bgpSpeaker.enableGracefulRestart) it stops gobgpd without
+# a Cease, and the routers keep the EIPs as stale while the gateway's pod is replaced.
 set -eu
 
 exec /usr/local/bin/bgpgen run \
     --backend=gobgp \
     --spawn \
     --config-file=/run/bgpgen/gobgpd.toml \
-    --gobgp-api=127.0.0.1:50051 \
+    --gobgp-api=unix:///run/bgpgen/gobgpd.sock \
     --metrics-addr=127.0.0.1:10661 \
     "$@"

@@ -1,9 +1,11 @@
 //! The BIRD 2 driver: `birdc configure` re-reads the file BIRD was started with; a changed set of
 //! static routes is announced and withdrawn without resetting the BGP sessions.
 
+use std::time::Duration;
+
 use crate::daemon::driver::{
-    ApplyError, ApplyOutcome, DaemonOptions, restore_previous, run_command, unchanged_on_disk,
-    validate_and_write,
+    ApplyError, ApplyOutcome, CHECK_TIMEOUT, COMMAND_TIMEOUT, DaemonOptions, restore_previous,
+    run_command_timeout, unchanged_on_disk, validate_and_write,
 };
 use crate::render::Rendered;
 
@@ -23,16 +25,19 @@ impl BirdDriver {
     }
 
     async fn birdc(&self, args: &[&str]) -> Result<String, ApplyError> {
+        self.birdc_within(args, COMMAND_TIMEOUT).await
+    }
+
+    async fn birdc_within(&self, args: &[&str], timeout: Duration) -> Result<String, ApplyError> {
         let socket = self.options.bird_socket.display().to_string();
         let mut all = vec!["-s", socket.as_str()];
         all.extend_from_slice(args);
-        let (ok, out) =
-            run_command(&self.birdc, &all)
-                .await
-                .map_err(|e| ApplyError::Unreachable {
-                    daemon: "bird",
-                    message: format!("{}: {e}", self.birdc),
-                })?;
+        let (ok, out) = run_command_timeout(&self.birdc, &all, timeout)
+            .await
+            .map_err(|e| ApplyError::Unreachable {
+                daemon: "bird",
+                message: format!("{}: {e}", self.birdc),
+            })?;
         if !ok {
             if out.contains("Unable to connect") || out.contains("No such file") {
                 return Err(ApplyError::Unreachable {
@@ -50,7 +55,9 @@ impl BirdDriver {
 
     /// Whether the control socket answers.
     pub async fn reachable(&self) -> bool {
-        self.birdc(&["show", "status"]).await.is_ok()
+        self.birdc_within(&["show", "status"], CHECK_TIMEOUT)
+            .await
+            .is_ok()
     }
 
     pub async fn apply(&mut self, rendered: &Rendered) -> Result<ApplyOutcome, ApplyError> {

@@ -3,6 +3,7 @@
 //! restore `.prev` on a failed reload).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -144,13 +145,42 @@ pub fn restore_previous(path: &Path) -> std::io::Result<()> {
     write_atomic(path, &contents, secret)
 }
 
-/// Runs a control command and returns (success, combined output).
+/// How long a check of the daemon (`birdc show status`, `vtysh -c 'show version'`, a gRPC probe)
+/// may take: a hung daemon (stopped, deadlocked) still accepts connections on its socket and then
+/// answers nothing.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one control command of an apply may take (`birdc configure`, `vtysh -f`).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a control command under [`COMMAND_TIMEOUT`] and returns (success, combined output).
 pub async fn run_command(program: &str, args: &[&str]) -> Result<(bool, String), std::io::Error> {
+    run_command_timeout(program, args, COMMAND_TIMEOUT).await
+}
+
+/// Runs a control command and returns (success, combined output); a command still running after
+/// `timeout` is killed and reported as timed out.
+pub async fn run_command_timeout(
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<(bool, String), std::io::Error> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
-        .await?;
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, out).await {
+        Ok(out) => out?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "`{program} {}` did not finish within {timeout:?}",
+                    args.join(" ")
+                ),
+            ));
+        }
+    };
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok((out.status.success(), text.trim().to_string()))

@@ -5,18 +5,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
 use crate::daemon::driver::{
-    ApplyError, ApplyOutcome, DaemonOptions, restore_previous, run_command, unchanged_on_disk,
-    validate_and_write, write_rendered,
+    ApplyError, ApplyOutcome, CHECK_TIMEOUT, COMMAND_TIMEOUT, DaemonOptions, restore_previous,
+    run_command_timeout, unchanged_on_disk, validate_and_write, write_rendered,
 };
 use crate::intent::{Intent, NextHop};
 use crate::model::Family;
 use crate::render::Rendered;
 
 const MAIN: &str = "frr.conf";
+/// `frr-reload.py` takes about 8 s at 100k routes, and large deletions far longer (one vtysh
+/// call per line).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct FrrDriver {
     options: DaemonOptions,
@@ -144,16 +148,19 @@ impl FrrDriver {
     }
 
     async fn vtysh(&self, args: &[&str]) -> Result<String, ApplyError> {
+        self.vtysh_within(args, COMMAND_TIMEOUT).await
+    }
+
+    async fn vtysh_within(&self, args: &[&str], timeout: Duration) -> Result<String, ApplyError> {
         let socket = self.options.frr_vty_socket.display().to_string();
         let mut all = vec!["--vty_socket", socket.as_str()];
         all.extend_from_slice(args);
-        let (ok, out) =
-            run_command(&self.vtysh, &all)
-                .await
-                .map_err(|e| ApplyError::Unreachable {
-                    daemon: "frr",
-                    message: format!("{}: {e}", self.vtysh),
-                })?;
+        let (ok, out) = run_command_timeout(&self.vtysh, &all, timeout)
+            .await
+            .map_err(|e| ApplyError::Unreachable {
+                daemon: "frr",
+                message: format!("{}: {e}", self.vtysh),
+            })?;
         if !ok {
             if out.contains("failed to connect") || out.contains("Exiting: failed") {
                 return Err(ApplyError::Unreachable {
@@ -169,8 +176,35 @@ impl FrrDriver {
         Ok(out)
     }
 
+    /// Before bgpgen stops bgpd with graceful restart off: shuts every session down with a
+    /// Cease. bgpd's SIGTERM sends none to a peer that negotiated the graceful restart
+    /// capability, and FRR advertises it even with graceful restart off (its default helper
+    /// mode), so such a peer would keep bgpd's routes as stale; and a withdrawal queued just
+    /// before SIGTERM may never be written.
+    pub async fn close_sessions(&self, intent: &Intent) -> Result<(), ApplyError> {
+        let router = format!("router bgp {}", intent.speaker.local_as);
+        let shutdowns: Vec<String> = intent
+            .neighbors
+            .iter()
+            .map(|n| format!("neighbor {} shutdown", n.address))
+            .collect();
+        let mut args = vec!["-c", "configure terminal", "-c", router.as_str()];
+        for s in &shutdowns {
+            args.extend(["-c", s.as_str()]);
+        }
+        self.vtysh_within(&args, CHECK_TIMEOUT).await.map(drop)
+    }
+
+    /// The daemon was started again: it runs whatever its file says, so the next change is a
+    /// full reload rather than a delta against what bgpgen applied before.
+    pub fn restarted(&mut self) {
+        self.applied = None;
+    }
+
     pub async fn reachable(&self) -> bool {
-        self.vtysh(&["-c", "show version"]).await.is_ok()
+        self.vtysh_within(&["-c", "show version"], CHECK_TIMEOUT)
+            .await
+            .is_ok()
     }
 
     /// `frr-reload.py --reload` of the file at `--config-file`.
@@ -201,13 +235,12 @@ impl FrrDriver {
             &dir,
             &file,
         ];
-        let (ok, out) =
-            run_command(&self.reload, &args)
-                .await
-                .map_err(|e| ApplyError::Unreachable {
-                    daemon: "frr",
-                    message: format!("{}: {e}", self.reload),
-                })?;
+        let (ok, out) = run_command_timeout(&self.reload, &args, RELOAD_TIMEOUT)
+            .await
+            .map_err(|e| ApplyError::Unreachable {
+                daemon: "frr",
+                message: format!("{}: {e}", self.reload),
+            })?;
         if ok {
             Ok(())
         } else if out.contains("failed to connect") || out.contains("not running") {

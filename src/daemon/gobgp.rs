@@ -5,9 +5,10 @@
 //! the RIB: one changed pod is one path sent, whatever the size of the table.
 
 use crate::daemon::driver::{
-    ApplyError, ApplyOutcome, DaemonOptions, unchanged_on_disk, validate_and_write,
+    ApplyError, ApplyOutcome, CHECK_TIMEOUT, DaemonOptions, unchanged_on_disk, validate_and_write,
 };
 use crate::daemon::gobgp_api::{GobgpApi, GobgpApiError, PeerSpec, SyncStats};
+use crate::daemon::process::{self, Expect, ProcessError, Signal};
 use crate::intent::Intent;
 use crate::model::Family;
 use crate::render::Rendered;
@@ -98,27 +99,64 @@ impl GobgpDriver {
         self.pushed = None;
     }
 
-    /// Sends SIGHUP to gobgpd so that it re-reads its file (new neighbors, timers).
-    fn reload_file(&self) -> Result<bool, ApplyError> {
+    /// Sends SIGHUP (with kill(2)) to the gobgpd of the pid file, once its command line shows it
+    /// is gobgpd, so that it re-reads its file (new neighbors, timers). `Ok(false)` without a pid
+    /// file option.
+    fn reload_file(&self) -> Result<bool, ProcessError> {
         let Some(pid_file) = &self.options.gobgpd_pid_file else {
             return Ok(false);
         };
-        let text = std::fs::read_to_string(pid_file).map_err(|e| ApplyError::io(pid_file, e))?;
-        let pid: i32 = text
-            .trim()
-            .parse()
-            .map_err(|_| unreachable(format!("{}: not a pid", pid_file.display())))?;
-        let out = std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .output()
-            .map_err(|e| ApplyError::io(pid_file, e))?;
-        if !out.status.success() {
-            return Err(unreachable(format!(
-                "kill -HUP {pid}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        let mut programs = vec!["gobgpd".to_string()];
+        if let Ok(p) = std::env::var("BGPGEN_GOBGPD")
+            && let Some(name) = std::path::Path::new(&p).file_name()
+        {
+            programs.push(name.to_string_lossy().into_owned());
         }
+        let expect = Expect {
+            programs,
+            argument: None,
+        };
+        let pid = match process::verified_pid(pid_file, &expect)? {
+            Some(pid) => pid,
+            None => {
+                return Err(ProcessError::NotRunning {
+                    what: format!("gobgpd (from {})", pid_file.display()),
+                    pid: process::read_pid_file(pid_file).unwrap_or(0),
+                });
+            }
+        };
+        process::send(pid, Signal::Hup, "gobgpd")?;
         Ok(true)
+    }
+
+    /// gobgpd was started again (by bgpgen): it holds no paths and a new connection is needed.
+    pub fn restarted(&mut self) {
+        self.lost();
+    }
+
+    /// Before the first snapshot of a spawned gobgpd: the paths of the `routes.txt` on disk (the
+    /// last applied ones) are what it should announce, so a gobgpd that bgpgen had to start
+    /// before the source answered (API server down) announces the last good routes.
+    pub fn seed_from_disk(&mut self) {
+        if self.wanted.is_some() {
+            return;
+        }
+        let path = self
+            .options
+            .config_file
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("routes.txt");
+        match std::fs::read_to_string(&path).map(|t| routes_file::parse(&t)) {
+            Ok(Ok(paths)) => {
+                tracing::info!(paths = paths.len(), file = %path.display(), "announcing the last applied routes until the source sends its state");
+                self.wanted = Some(paths);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(file = %path.display(), error = %e, "ignoring the routes file on disk")
+            }
+            Err(_) => {}
+        }
     }
 
     pub async fn apply(
@@ -131,8 +169,17 @@ impl GobgpDriver {
         let new_toml = rendered.file(MAIN).unwrap_or_default();
         if !unchanged_on_disk(&self.options, MAIN, rendered) {
             validate_and_write(&self.options, MAIN, rendered)?;
-            if old_toml != new_toml && self.reload_file()? {
-                done.push("SIGHUP".to_string());
+            if old_toml != new_toml {
+                // Not fatal: the neighbors are compared with the intent and fixed through the API
+                // below anyway; the reload only keeps gobgpd's own view of its file current.
+                match self.reload_file() {
+                    Ok(true) => done.push("SIGHUP".to_string()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "gobgpd not reloaded; fixing its neighbors through the API");
+                        done.push(format!("no SIGHUP ({e})"));
+                    }
+                }
             }
         }
         let resets = neighbors_to_reset(&old_toml, new_toml);
@@ -213,13 +260,24 @@ impl GobgpDriver {
     /// failed call (the client then reconnects by itself) or as fewer paths in the table than
     /// were pushed.
     pub async fn check(&mut self) -> bool {
+        // An open connection survives the removal of gobgpd's API socket, but nothing can reach
+        // gobgpd any more (not the gobgp CLI, not a restarted bgpgen): that is unreachable.
+        if let Some(path) = self.options.gobgp_api.strip_prefix("unix://") {
+            use std::os::unix::fs::FileTypeExt as _;
+            let socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            if !socket {
+                self.lost();
+                return false;
+            }
+        }
         let Ok(api) = self.api().await else {
             return false;
         };
+        let probe = api.clone().with_timeout(CHECK_TIMEOUT);
         let count = async {
             Ok::<u64, GobgpApiError>(
-                api.table_paths(Family::Ipv4Unicast).await?
-                    + api.table_paths(Family::Ipv6Unicast).await?,
+                probe.table_paths(Family::Ipv4Unicast).await?
+                    + probe.table_paths(Family::Ipv6Unicast).await?,
             )
         }
         .await;

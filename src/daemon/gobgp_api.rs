@@ -492,23 +492,63 @@ impl fmt::Debug for GobgpApi {
     }
 }
 
-fn endpoint(addr: &str) -> Result<Endpoint> {
+/// Where gobgpd's API listens: `HOST:PORT`, or `unix:///PATH` (a Unix socket, as gobgpd's
+/// `--api-hosts unix:///PATH` takes it).
+enum Target {
+    Tcp(Endpoint),
+    Unix(Endpoint, std::path::PathBuf),
+}
+
+fn target(addr: &str) -> Result<Target> {
     let bad = |reason: &str| GobgpApiError::Address {
         addr: addr.to_string(),
         reason: reason.to_string(),
     };
+    if let Some(path) = addr.strip_prefix("unix://") {
+        if !path.starts_with('/') || path.len() < 2 {
+            return Err(bad("expected unix:///ABSOLUTE/PATH"));
+        }
+        // The URI only names the HTTP/2 authority; the connector below dials the socket.
+        let endpoint = Endpoint::from_static("http://gobgpd").connect_timeout(CONNECT_TIMEOUT);
+        return Ok(Target::Unix(endpoint, std::path::PathBuf::from(path)));
+    }
     if addr.contains("://") {
-        return Err(bad("expected HOST:PORT, without a scheme"));
+        return Err(bad("expected HOST:PORT or unix:///PATH"));
     }
     let uri: tonic::codegen::http::Uri = format!("http://{addr}")
         .parse()
-        .map_err(|_| bad("expected HOST:PORT ([ADDRESS]:PORT for IPv6)"))?;
+        .map_err(|_| bad("expected HOST:PORT ([ADDRESS]:PORT for IPv6) or unix:///PATH"))?;
     if uri.port_u16().is_none() || uri.path() != "/" || uri.host().is_none_or(str::is_empty) {
-        return Err(bad("expected HOST:PORT ([ADDRESS]:PORT for IPv6)"));
+        return Err(bad(
+            "expected HOST:PORT ([ADDRESS]:PORT for IPv6) or unix:///PATH",
+        ));
     }
-    Ok(Endpoint::from(uri)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true))
+    Ok(Target::Tcp(
+        Endpoint::from(uri)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true),
+    ))
+}
+
+/// Dials gobgpd's Unix socket for tonic (its own connector: tonic only knows TCP).
+fn unix_connector(
+    path: std::path::PathBuf,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<tokio::net::UnixStream>,
+    Error = std::io::Error,
+    Future = impl Future<Output = std::io::Result<hyper_util::rt::TokioIo<tokio::net::UnixStream>>>
+             + Send,
+> + Send
++ 'static {
+    tower::service_fn(move |_: tonic::codegen::http::Uri| {
+        let path = path.clone();
+        async move {
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                tokio::net::UnixStream::connect(path).await?,
+            ))
+        }
+    })
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -527,18 +567,21 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 impl GobgpApi {
     /// Connects to gobgpd's API at `HOST:PORT` (a `SocketAddr` or a string such as
-    /// `127.0.0.1:50051`), failing after [`CONNECT_TIMEOUT`] when nothing answers. The channel
+    /// `127.0.0.1:50051`) or `unix:///PATH`, failing after [`CONNECT_TIMEOUT`] when nothing answers. The channel
     /// reconnects by itself when gobgpd restarts; a call made while it is down fails with an
     /// error whose [`GobgpApiError::is_unavailable`] is true.
     pub async fn connect(addr: impl fmt::Display) -> Result<GobgpApi> {
         let addr = addr.to_string();
-        let channel = endpoint(&addr)?
-            .connect()
-            .await
-            .map_err(|e| GobgpApiError::Connect {
-                addr: addr.clone(),
-                message: error_chain(&e),
-            })?;
+        let channel = match target(&addr)? {
+            Target::Tcp(endpoint) => endpoint.connect().await,
+            Target::Unix(endpoint, path) => {
+                endpoint.connect_with_connector(unix_connector(path)).await
+            }
+        }
+        .map_err(|e| GobgpApiError::Connect {
+            addr: addr.clone(),
+            message: error_chain(&e),
+        })?;
         Ok(GobgpApi::with_channel(addr, channel))
     }
 
@@ -546,7 +589,12 @@ impl GobgpApi {
     /// address.
     pub fn connect_lazy(addr: impl fmt::Display) -> Result<GobgpApi> {
         let addr = addr.to_string();
-        let channel = endpoint(&addr)?.connect_lazy();
+        let channel = match target(&addr)? {
+            Target::Tcp(endpoint) => endpoint.connect_lazy(),
+            Target::Unix(endpoint, path) => {
+                endpoint.connect_with_connector_lazy(unix_connector(path))
+            }
+        };
         Ok(GobgpApi::with_channel(addr, channel))
     }
 
@@ -1408,6 +1456,8 @@ mod tests {
         for bad in [
             "127.0.0.1",
             "http://127.0.0.1:50051",
+            "unix://relative/path",
+            "unix://",
             "::1:50051",
             ":50051",
             "a b:1",
@@ -1417,6 +1467,11 @@ mod tests {
         }
         assert!(GobgpApi::connect_lazy("[::1]:50051").is_ok());
         assert!(GobgpApi::connect_lazy("localhost:50051").is_ok());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = format!("unix://{}/gobgpd.sock", dir.path().display());
+        let err = GobgpApi::connect(&socket).await.expect_err("no socket");
+        assert!(err.is_unavailable(), "{err}");
+        assert!(err.to_string().contains(&socket), "{err}");
     }
 
     #[test]
@@ -1474,6 +1529,62 @@ mod tests {
             0
         );
         assert!(api.list_peers().await.expect("peers").is_empty());
+    }
+
+    /// gobgpd 3.10 serves its API on a Unix socket (`--api-hosts unix:///PATH`, what `run --spawn`
+    /// uses), and this client reaches it there, also after gobgpd restarted on the same path.
+    #[tokio::test]
+    async fn api_over_a_unix_socket() {
+        if !have_gobgpd("api_over_a_unix_socket") {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("gobgpd.toml"), GLOBAL).expect("write config");
+        let socket = dir.path().join("gobgpd.sock");
+        let addr = format!("unix://{}", socket.display());
+        let start = || {
+            Command::new("gobgpd")
+                .arg("-f")
+                .arg(dir.path().join("gobgpd.toml"))
+                .arg(format!("--api-hosts={addr}"))
+                .args(["--pprof-disable", "--log-level=error"])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn gobgpd")
+        };
+        let mut child = start();
+        let api = GobgpApi::connect_lazy(&addr).expect("address");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while api.global().await.is_err() {
+            assert!(Instant::now() < deadline, "gobgpd never answered on {addr}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(api.global().await.expect("global").0, 65000);
+        api.add_paths(&[path("10.16.0.5/32", None)])
+            .await
+            .expect("add over the socket");
+        assert_eq!(local_paths(&api).await, vec![path("10.16.0.5/32", None)]);
+        let _ = child.kill();
+        let _ = child.wait();
+        // A killed gobgpd leaves its socket behind and the next one cannot bind it
+        // ("address already in use"): whoever restarts gobgpd removes it first.
+        assert!(socket.exists(), "gobgpd removed its socket when killed");
+        std::fs::remove_file(&socket).expect("remove the stale socket");
+        let mut child = start();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while api.global().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the restarted gobgpd never answered on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            local_paths(&api).await.is_empty(),
+            "a new gobgpd has no paths"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,5 +6,6 @@ pub mod driver;
 pub mod frr;
 pub mod gobgp;
 pub mod gobgp_api;
+pub mod process;
 pub mod supervisor;
 pub mod validate;

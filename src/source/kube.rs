@@ -107,20 +107,52 @@ fn spawn_watch<K>(
     });
 }
 
+/// The shortest `--watch-timeout`: kube's watcher notices a silent watch `timeoutSeconds` + 5 s
+/// after its last event, and the API server needs a timeout of at least one second.
+pub const MIN_WATCH_TIMEOUT: Duration = Duration::from_secs(6);
+/// kube's watcher treats a watch as dead when nothing (event or bookmark) arrived for its
+/// `timeoutSeconds` plus this margin (kube-runtime 5, `WATCH_IDLE_TIMEOUT_MARGIN`).
+const KUBE_IDLE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The watch parameters for a silence bound: the API server is asked to end each watch
+/// (`timeoutSeconds`) 5 s before the bound, so a healthy watch always delivers something within
+/// it (an event, a bookmark or its end), and kube's watcher restarts, from the last resource
+/// version, a watch that stayed silent for the whole bound: a half-open connection after a
+/// network fault costs the bound, not the default 295 s. Bookmarks are requested (the default).
+fn watch_config(silence: Duration) -> watcher::Config {
+    let server = silence
+        .saturating_sub(KUBE_IDLE_MARGIN)
+        .as_secs()
+        .clamp(1, u64::from(u32::MAX));
+    watcher::Config::default().timeout(server as u32)
+}
+
+/// A client for the cluster source: every response must deliver bytes at least every
+/// `silence` + 5 s (`read_timeout`, counted from each request: `reset_reader_on_write`), so a
+/// list stuck on a half-open connection fails and is retried instead of hanging forever. Watches
+/// end earlier (see [`watch_config`]).
+pub fn client(mut config: kube::Config, silence: Duration) -> Result<Client, kube::Error> {
+    config.read_timeout = Some(silence + KUBE_IDLE_MARGIN);
+    config.reset_reader_on_write = true;
+    Client::try_from(config)
+}
+
 /// Starts the watchers for `scope` and returns the stream of source events. Snapshots are sent
 /// after every change: at once after a quiet spell, at most once per `debounce` during a stream of
-/// changes ([`Throttle`]).
+/// changes ([`Throttle`]). A watch that delivers neither events nor bookmarks for `silence` is
+/// restarted ([`watch_config`]).
 pub fn watch_cluster(
     client: Client,
     scope: Scope,
     debounce: Duration,
+    silence: Duration,
 ) -> mpsc::Receiver<SourceEvent> {
     let (tx, rx) = mpsc::channel(1024);
     let probe_client = client.clone();
     // Lists are paged (500 objects a page) and read from etcd: `any_semantic` (resourceVersion=0,
     // from the watch cache) makes the API server ignore the page size and send 100,000 pods in one
     // response, ~1 GB decoded at once (BENCHMARKS.md, sidecar memory).
-    let base = watcher::Config::default;
+    let base = || watch_config(silence);
     match &scope {
         Scope::Node => {
             spawn_watch(
@@ -328,5 +360,19 @@ async fn state_task(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_ends_watches_before_the_silence_bound() {
+        let c = watch_config(Duration::from_secs(60));
+        assert_eq!(c.timeout, Some(55));
+        assert!(c.bookmarks, "bookmarks requested");
+        assert_eq!(watch_config(MIN_WATCH_TIMEOUT).timeout, Some(1));
+        assert_eq!(watch_config(Duration::from_secs(2)).timeout, Some(1));
     }
 }

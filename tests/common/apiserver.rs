@@ -33,7 +33,9 @@
 //! Faults: [`ApiServer::set_down`] makes the server unreachable (connections are accepted and
 //! closed at once, existing connections are reset, open watches end; see its docs for how kube
 //! reacts), [`ApiServer::drop_watches`] aborts every open watch stream mid-stream (the client
-//! sees a truncated chunked body, as with a dropped connection), [`ApiServer::expire_history`]
+//! sees a truncated chunked body, as with a dropped connection), [`ApiServer::stall_watches`]
+//! makes the open watch streams silent while keeping them open (a half-open connection),
+//! [`ApiServer::expire_history`]
 //! compacts the event history so the next watch resume gets the 410 ERROR event and must relist,
 //! [`ApiServer::set_unavailable`] makes one resource answer 404 (a CRD that is not installed).
 //!
@@ -238,6 +240,8 @@ struct Store {
     /// A watch from resourceVersion N can be served iff N >= compacted_rv.
     compacted_rv: u64,
     watches: Vec<WatchReg>,
+    /// Watches made silent by `stall_watches`: open, never written to again.
+    stalled: Vec<WatchReg>,
     bookmark_interval: Duration,
     counters: Counters,
     bookmarks_sent: u64,
@@ -354,6 +358,7 @@ impl Store {
             bookmark_interval: Duration::from_secs(1),
             counters: Counters::default(),
             bookmarks_sent: 0,
+            stalled: Vec::new(),
             gone_sent: 0,
             uid_seq: 0,
             request_log: Vec::new(),
@@ -531,6 +536,17 @@ impl Store {
         for w in self.watches.drain(..) {
             w.abort();
         }
+        n
+    }
+
+    fn stall_watches(&mut self) -> usize {
+        let open: Vec<WatchReg> = self
+            .watches
+            .drain(..)
+            .filter(|w| !w.tx.is_closed())
+            .collect();
+        let n = open.len();
+        self.stalled.extend(open);
         n
     }
 
@@ -1738,6 +1754,20 @@ impl ApiServer {
     /// resourceVersion, without relisting.
     pub fn drop_watches(&self) -> usize {
         self.shared.lock().drop_watches()
+    }
+
+    /// Makes every open watch stream silent, as on a half-open connection after a network
+    /// fault: the streams stay open but get nothing more (no event, no bookmark, not even their
+    /// end at `timeoutSeconds`). Later watches are served normally. Returns how many there were.
+    pub fn stall_watches(&self) -> usize {
+        self.shared.lock().stall_watches()
+    }
+
+    /// Watch streams currently stalled by [`ApiServer::stall_watches`] that the client still
+    /// holds open.
+    pub fn stalled_watches(&self) -> usize {
+        let store = self.shared.lock();
+        store.stalled.iter().filter(|w| !w.tx.is_closed()).count()
     }
 
     /// Forgets the event history (and bumps the resourceVersion): a watch from any earlier

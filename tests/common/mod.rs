@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod kubeovn;
 pub mod netns;
 pub mod skip;

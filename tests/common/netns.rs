@@ -210,6 +210,18 @@ impl Lab {
     /// Creates the two namespaces, the veth pair and the addresses. `tag` goes into the names
     /// (`bgpgen-<pid>-<n>-<tag>-speaker`), so keep it short and unique per test.
     pub fn new(tag: &str) -> Lab {
+        Lab::build(tag, None)
+    }
+
+    /// [`Lab::new`] with the speaker side in the network namespace of process `pid` (e.g. a
+    /// container's, which Docker creates), named with `ip netns attach` instead of created: the
+    /// veth and addresses go into it, and dropping the lab removes only the name (the namespace
+    /// lives as long as its processes).
+    pub fn attached(tag: &str, pid: u32) -> Lab {
+        Lab::build(tag, Some(pid))
+    }
+
+    fn build(tag: &str, speaker_pid: Option<u32>) -> Lab {
         let n = NEXT_LAB.fetch_add(1, Ordering::SeqCst);
         let base = format!("bgpgen-{}-{n}-{tag}", std::process::id());
         let dir = tempfile::Builder::new()
@@ -225,7 +237,12 @@ impl Lab {
             status: Vec::new(),
         };
         for ns in [lab.speaker.clone(), lab.upstream.clone()] {
-            lab.ip(&["netns", "add", &ns]);
+            match speaker_pid {
+                Some(pid) if ns == lab.speaker => {
+                    lab.ip(&["netns", "attach", &ns, &pid.to_string()])
+                }
+                _ => lab.ip(&["netns", "add", &ns]),
+            }
             lab.namespaces.push(ns);
         }
         let (a, b) = (lab.speaker.clone(), lab.upstream.clone());
@@ -559,6 +576,19 @@ impl Lab {
     /// ipv4-unicast and its IPv6 address for ipv6-unicast, both as AS `peer_as`. Returns once both
     /// neighbors are configured.
     pub fn start_upstream(&mut self, api_port: u16, local_as: u32, peer_as: u32) -> Gobgp {
+        self.start_upstream_with(api_port, local_as, peer_as, None)
+    }
+
+    /// [`Lab::start_upstream`] with graceful restart (RFC 4724) on both neighbors when
+    /// `graceful_restart` is `Some(restart_time)`: routes of a speaker whose session ends without
+    /// a NOTIFICATION are kept, marked stale ([`Gobgp::stale`]), for up to that many seconds.
+    pub fn start_upstream_with(
+        &mut self,
+        api_port: u16,
+        local_as: u32,
+        peer_as: u32,
+        graceful_restart: Option<u32>,
+    ) -> Gobgp {
         let mut toml = format!(
             "[global.config]\n  as = {local_as}\n  router-id = \"{UPSTREAM_V4}\"\n  port = 179\n"
         );
@@ -569,6 +599,13 @@ impl Lab {
                  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      \
                  afi-safi-name = \"{family}\"\n"
             ));
+            if let Some(time) = graceful_restart {
+                toml.push_str(&format!(
+                    "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n  \
+                     [neighbors.graceful-restart.config]\n    enabled = true\n    \
+                     restart-time = {time}\n"
+                ));
+            }
         }
         let config = self.dir().join("upstream-gobgpd.toml");
         fs::write(&config, toml).expect("write upstream config");
@@ -765,6 +802,30 @@ impl Gobgp {
     pub fn rib_family(&self, family: &str) -> Result<Vec<RibPath>, String> {
         let json = self.cli(&["global", "rib", "-a", family, "-j"])?;
         parse_rib(&json)
+    }
+
+    /// The prefixes of both families whose paths gobgpd keeps as stale (graceful restart: their
+    /// speaker's session ended without a NOTIFICATION and has not sent them again yet).
+    pub fn stale(&self) -> Result<BTreeSet<IpNet>, String> {
+        let mut stale = BTreeSet::new();
+        for family in ["ipv4", "ipv6"] {
+            let json = self.cli(&["global", "rib", "-a", family, "-j"])?;
+            let value: Value = serde_json::from_str(&json)
+                .map_err(|e| format!("RIB is not JSON ({e}): {json}"))?;
+            for (key, list) in value.as_object().into_iter().flatten() {
+                for path in list.as_array().into_iter().flatten() {
+                    if path["stale"].as_bool() == Some(true) {
+                        let prefix = path["nlri"]["prefix"].as_str().unwrap_or(key);
+                        stale.insert(
+                            prefix
+                                .parse()
+                                .map_err(|_| format!("bad prefix {prefix:?}"))?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(stale)
     }
 
     /// The set of prefixes in both families of the global RIB.
