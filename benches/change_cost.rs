@@ -615,8 +615,12 @@ impl Bench {
             .rev()
             .find(|l| l.contains(" applied") && l.contains("how="))
             .and_then(|l| {
+                // logfmt: `how=word` or `how="several words"`.
                 let rest = &l[l.find("how=")? + 4..];
-                Some(rest[..rest.find(" routes=").unwrap_or(rest.len())].to_string())
+                Some(match rest.strip_prefix('"') {
+                    Some(quoted) => quoted[..quoted.find('"').unwrap_or(quoted.len())].to_string(),
+                    None => rest[..rest.find(' ').unwrap_or(rest.len())].to_string(),
+                })
             })
             .unwrap_or_default()
     }

@@ -92,14 +92,28 @@ pub struct Explanation {
     /// The query as understood: `10.16.0.0/24`, `10.16.0.5`, `Pod/default/sample`.
     pub query: String,
     pub state: State,
+    /// What the answer was computed from: `rules` (the manifests and options, replaying every
+    /// rule: why-not answers for every object) or `intent` (a sidecar's intent in force: its
+    /// routes and diagnostics only).
+    pub basis: Basis,
     /// The hash of the intent the answer is about.
     pub intent_hash: String,
+    /// Sentences about the answer as a whole (with `basis: intent`, what it cannot tell).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// For an address or prefix query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<PrefixAnswer>,
     /// For an object query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectAnswer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    Rules,
+    Intent,
 }
 
 /// The overall answer, which the exit code of `explain` follows (0 for `announced` and
@@ -334,7 +348,9 @@ pub fn explanation(
         kind: "Explanation".to_string(),
         query: query.to_string(),
         state: State::NotAnnounced,
+        basis: Basis::Rules,
         intent_hash: intent.hash.clone(),
+        notes: Vec::new(),
         prefix: None,
         object: None,
     };
@@ -591,10 +607,210 @@ impl Explanation {
             if a.evidence.is_empty() {
                 let _ = writeln!(
                     out,
-                    "  no object in the input has this address or prefix, or one inside or covering it"
+                    "  {}",
+                    match self.basis {
+                        Basis::Rules =>
+                            "no object in the input has this address or prefix, or one inside or covering it",
+                        Basis::Intent =>
+                            "no route of the intent in force is this prefix, inside it or covering it",
+                    }
                 );
             }
         }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {}", escape(note));
+        }
         out
     }
+}
+
+/// Answers a query from an intent alone (a running sidecar's, read from its `/intent`): which
+/// routes are announced for it and from which objects, and the diagnostics about an object. What
+/// only the rules can tell (why an object with no route is not announced, whether it exists)
+/// is said in a note. `stale`: why the intent in force is not that of the current input.
+pub fn from_intent(intent: &Intent, query: &Query, stale: &[String]) -> Explanation {
+    let mut out = Explanation {
+        api_version: "bgpgen/v1".to_string(),
+        kind: "Explanation".to_string(),
+        query: query.to_string(),
+        state: State::NotAnnounced,
+        basis: Basis::Intent,
+        intent_hash: intent.hash.clone(),
+        notes: Vec::new(),
+        prefix: None,
+        object: None,
+    };
+    let route_evidence = |r: &crate::intent::Route, src: &crate::intent::Source, relation| {
+        let (state, message, reason) = if r.unreachable {
+            let reason = Reason::FamilyNotCarried(r.family).to_string();
+            (
+                EvidenceState::NotRendered,
+                format!(
+                    "selected (policy {}) but not rendered: {reason}",
+                    src.policy
+                ),
+                Some(reason),
+            )
+        } else {
+            (
+                EvidenceState::Announced,
+                format!("announced, policy {}, next hop {}", src.policy, r.next_hop),
+                None,
+            )
+        };
+        Evidence {
+            object: ObjectId {
+                kind: src.kind,
+                namespace: src.namespace.clone(),
+                name: src.name.clone(),
+            },
+            prefix: Some(r.prefix),
+            relation,
+            state,
+            policy: Some(src.policy),
+            because: None,
+            reason,
+            next_hop: (!r.unreachable).then_some(r.next_hop),
+            message,
+        }
+    };
+    let target = match query {
+        Query::Ip(ip) => Some((IpNet::from(*ip), Some(*ip))),
+        Query::Prefix(p) => Some((*p, None)),
+        Query::Object(_) => None,
+    };
+    match (query, target) {
+        (_, Some((prefix, address))) => {
+            let route = intent.routes.iter().find(|r| r.prefix == prefix);
+            let covered_by = if route.is_some_and(|r| !r.unreachable) {
+                None
+            } else {
+                intent
+                    .announced()
+                    .filter(|r| r.prefix != prefix && r.prefix.contains(&prefix))
+                    .map(|r| r.prefix)
+                    .max_by_key(|p| p.prefix_len())
+            };
+            let announced_inside = intent
+                .announced()
+                .filter(|r| r.prefix != prefix && prefix.contains(&r.prefix))
+                .count();
+            let mut evidence_list = Vec::new();
+            for relation in [Relation::Exact, Relation::Inside, Relation::Covers] {
+                let start = evidence_list.len();
+                for r in &intent.routes {
+                    let matches = match relation {
+                        Relation::Exact => r.prefix == prefix,
+                        Relation::Inside => r.prefix != prefix && prefix.contains(&r.prefix),
+                        Relation::Covers => r.prefix != prefix && r.prefix.contains(&prefix),
+                    };
+                    if matches {
+                        for src in &r.sources {
+                            evidence_list.push(route_evidence(r, src, Some(relation)));
+                        }
+                    }
+                }
+                if relation == Relation::Covers {
+                    evidence_list[start..]
+                        .sort_by_key(|e| std::cmp::Reverse(e.prefix.map(|p| p.prefix_len())));
+                }
+            }
+            let answer = PrefixAnswer {
+                prefix,
+                family: Family::of(prefix.addr()),
+                address,
+                route: route.map(|r| RouteState {
+                    next_hop: r.next_hop,
+                    unreachable: r.unreachable,
+                }),
+                covered_by,
+                announced_inside,
+                evidence: evidence_list,
+            };
+            out.state = prefix_state(&answer);
+            out.prefix = Some(answer);
+            out.notes.push(
+                "answered from the sidecar's intent in force: objects that announce nothing do not appear (explain -f on the same manifests and options says why)".to_string(),
+            );
+        }
+        (Query::Object(object), None) => {
+            let id = ObjectId::from(object);
+            let mut answer = ObjectAnswer {
+                object: id.clone(),
+                evidence: Vec::new(),
+                notes: Vec::new(),
+            };
+            match object.kind {
+                Kind::Node | Kind::VpcNatGateway => {
+                    let (mine, name) = match object.kind {
+                        Kind::Node => (intent.speaker.node.as_deref(), "node"),
+                        _ => (intent.speaker.gateway.as_deref(), "gateway"),
+                    };
+                    let is_mine = mine == Some(object.name.as_str());
+                    answer.notes.push(match (is_mine, mine) {
+                        (true, _) => format!("this speaker's {name}"),
+                        (false, Some(m)) => {
+                            format!(
+                                "not this speaker's {name} (this speaker's is {})",
+                                escape(m)
+                            )
+                        }
+                        (false, None) => format!("this speaker is not bound to a {name}"),
+                    });
+                    out.state = speaker_state(is_mine);
+                }
+                _ => {
+                    for r in &intent.routes {
+                        for src in &r.sources {
+                            if src.kind == object.kind
+                                && src.namespace == object.namespace
+                                && src.name == object.name
+                            {
+                                answer.evidence.push(route_evidence(r, src, None));
+                            }
+                        }
+                    }
+                    let label = object.to_string();
+                    for d in &intent.diagnostics {
+                        if d.object == label {
+                            answer.evidence.push(Evidence {
+                                object: id.clone(),
+                                prefix: None,
+                                relation: None,
+                                state: EvidenceState::NotAnnounced,
+                                policy: None,
+                                because: None,
+                                reason: Some(d.message.clone()),
+                                next_hop: None,
+                                message: format!("{}: {}", d.level, d.message),
+                            });
+                        }
+                    }
+                    let announced = answer
+                        .evidence
+                        .iter()
+                        .filter(|e| e.state == EvidenceState::Announced)
+                        .count();
+                    out.state = match announced {
+                        0 => State::NotAnnounced,
+                        n if n == answer.evidence.len() => State::Announced,
+                        _ => State::Partial,
+                    };
+                    if answer.evidence.is_empty() {
+                        out.notes.push(format!(
+                            "no route and no diagnostic of the sidecar's intent in force comes from {label} (explain -f on the same manifests and options says why)"
+                        ));
+                    }
+                }
+            }
+            out.object = Some(answer);
+        }
+        // A prefix or address query always has a target.
+        (_, None) => {}
+    }
+    for why in stale {
+        out.notes
+            .push(format!("the sidecar's intent in force is stale: {why}"));
+    }
+    out
 }

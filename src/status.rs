@@ -155,6 +155,32 @@ impl Status {
         Some(out)
     }
 
+    /// `/intent?format=json`: the intent in force as `compile -o json` prints it (password
+    /// redacted), with a top-level `stale` list (`reason: detail`) while it is not the intent of
+    /// the current input.
+    pub fn intent_json(&self) -> Option<String> {
+        let intent = self.intent.as_ref()?;
+        let mut value = intent.to_json_value(false);
+        if !self.ready()
+            && let serde_json::Value::Object(map) = &mut value
+        {
+            let mut stale: Vec<serde_json::Value> = self
+                .stale
+                .iter()
+                .map(|(why, detail)| format!("{}: {}", why.label(), one_line(detail)).into())
+                .collect();
+            if let Some(hash) = &self.wanted_hash
+                && *hash != intent.hash
+            {
+                stale.push(format!("wanted and not in force: {hash}").into());
+            }
+            map.insert("stale".to_string(), serde_json::Value::Array(stale));
+        }
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        text.push('\n');
+        Some(text)
+    }
+
     pub fn metrics(&self) -> String {
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, lines: Vec<(String, String)>| {

@@ -21,8 +21,8 @@
 //! meanwhile; a daemon that hangs (SIGSTOP) is restarted.
 //!
 //! Needs root, `ip`, python3 (to read bgpgen's endpoint inside the namespace), gobgpd and gobgp,
-//! and the backend's daemon and control tools. Missing ones skip the test with a SKIPPED message,
-//! or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! and the backend's daemon and control tools. Missing ones fail the test, or skip
+//! it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 

@@ -321,7 +321,7 @@ impl Supervisor {
             program: program.clone(),
             args,
         });
-        let child = match result {
+        let mut child = match result {
             Ok(child) => child,
             Err(e) => {
                 let message = format!("cannot start {program}: {e}");
@@ -329,6 +329,7 @@ impl Supervisor {
                 return Err(e);
             }
         };
+        process::relay_output(&mut child, self.backend.name());
         let pid = child.id();
         if self.backend == Backend::Gobgp
             && let Err(e) = std::fs::write(self.pid_file(), format!("{pid}\n"))
