@@ -825,3 +825,226 @@ fn help_examples_fit_80_columns_and_run() {
         }
     }
 }
+
+#[path = "common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
+
+/// A GET on loopback, the body of a 200 answer.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
+/// `explain --from-sidecar` against a real sidecar spawning gobgpd (active mode: it listens on
+/// no BGP port; its only neighbor is on loopback, where nothing answers), and `/intent?format=json`.
+#[test]
+fn explain_asks_a_running_sidecar() {
+    if Command::new("gobgpd").arg("--version").output().is_err() {
+        skip::skip("cli::explain_asks_a_running_sidecar", "gobgpd");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("gobgpd.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args([
+            "run",
+            "--backend",
+            "gobgp",
+            "--spawn",
+            "--manifests",
+            "examples/cluster",
+            "--neighbor-address=127.0.0.2",
+            "--neighbor-as=65030",
+            "--cluster-as=65000",
+            "--node-name=node-1",
+            "--router-id=10.0.0.11",
+            "--announce-cluster-ip",
+            // The IPv6 routes too, over the one IPv4 session.
+            "--extended-nexthop",
+            "--config-file",
+            config.to_str().unwrap(),
+            "--metrics-addr",
+            &addr,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NODE_NAME")
+        .env_remove("POD_IPS")
+        .env_remove("POD_IP")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&addr, "/readyz").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sidecar was not ready within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let intent = http_get(&addr, "/intent?format=json").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&intent).unwrap();
+    assert_eq!(v["kind"], "Intent");
+    assert!(v.get("stale").is_none(), "ready: not stale");
+    let ask = |query: &str, extra: &[&str]| {
+        bgpgen(&[&["explain", "--from-sidecar", &addr, query][..], extra].concat())
+    };
+    let out = ask("pod/default/sample", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Pod default/sample:\n  10.16.0.5/32: announced, policy cluster, next hop self\n  fd00:10:16::5/128: announced, policy cluster, next hop self\n"
+    );
+    let out = ask("10.16.0.0/24", &["-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out.stdout);
+    assert_eq!(v["basis"], "intent");
+    assert_eq!(v["state"], "partial");
+    assert_eq!(v["prefix"]["announcedInside"], 3);
+    // What only the rules know is said, not guessed: a typo'd pod has its diagnostic.
+    let out = ask("pod/default/typo-0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("invalid ovn.kubernetes.io/bgp value \"ture\""),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The sidecar's log lines for `args` (a GoBGP sidecar whose daemon never answers, checked
+/// every 100 ms), after about two seconds.
+fn sidecar_log(args: &[&str]) -> String {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gobgpd.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args([
+            "run",
+            "--backend",
+            "gobgp",
+            "--manifests",
+            "examples/cluster",
+        ])
+        .args(&EXAMPLE[2..])
+        .args([
+            "--config-file",
+            config.to_str().unwrap(),
+            "--gobgp-api",
+            &format!("127.0.0.1:{}", free()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", free()),
+            "--check-interval",
+            "100ms",
+        ])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SIGTERM: bgpgen exits (attach mode: nothing to withdraw) and its stderr ends.
+    // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    text(&out.stderr)
+}
+
+#[test]
+fn sidecar_logs_are_one_line_per_event_in_text_and_json() {
+    let log = sidecar_log(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["message"] == "bgpgen sidecar started"),
+        "{log}"
+    );
+    let failures: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("apply failed")
+        })
+        .collect();
+    // Retried on every check, logged at error once; nothing applied yet, so no "last good".
+    assert_eq!(failures.len(), 1, "{log}");
+    assert_eq!(failures[0]["level"], "ERROR");
+    assert!(
+        failures[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing has been applied yet")
+    );
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gobgpd is not reachable")
+    );
+
+    // Text: logfmt, a value with spaces quoted; kube-ovn's -v 3 is debug, so the repeats show.
+    let log = sidecar_log(&["-v", "3"]);
+    let error = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("apply failed"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        error.contains(" error=\"gobgpd is not reachable: "),
+        "{error}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("(again)")),
+        "{log}"
+    );
+    // --log-level wins over -v; -q leaves errors only.
+    let log = sidecar_log(&["-v", "3", "--log-level", "warn"]);
+    assert!(!log.contains(" INFO ") && !log.contains("DEBUG"), "{log}");
+    assert!(log.contains("ERROR"), "{log}");
+    let log = sidecar_log(&["-q"]);
+    assert!(log.lines().all(|l| l.contains("ERROR")), "{log}");
+    // A bad level is refused at start.
+    let out = bgpgen(
+        &[
+            &[
+                "run",
+                "--backend",
+                "bird",
+                "--manifests",
+                "examples/cluster",
+            ][..],
+            &EXAMPLE[2..],
+            &["-v", "x"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
