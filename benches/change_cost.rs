@@ -1,4 +1,4 @@
-//! The cost of ONE change with ~100,000 routes already announced (DESIGN section 8: "O(change)
+//! The cost of ONE change with ~100,000 routes already announced (docs/design.md section 8: "O(change)
 //! daemon work for GoBGP (one path added), not a full resync"), per backend, and FRR's
 //! incremental apply against `frr-reload.py`.
 //!

@@ -1,4 +1,4 @@
-//! Change-to-route latency of the sidecar, per backend (DESIGN section 8: "one object change to
+//! Change-to-route latency of the sidecar, per backend (docs/design.md section 8: "one object change to
 //! route visible at the upstream router in under 100 ms plus the daemon's own propagation time").
 //!
 //! For each backend (gobgp, frr, bird) one two-namespace lab (`tests/common/netns.rs`): the

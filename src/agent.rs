@@ -62,7 +62,7 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// The CLI exit code (DESIGN section 5): 2 for invalid input or options, 3 when the daemon
+    /// The CLI exit code (docs/design.md section 5): 2 for invalid input or options, 3 when the daemon
     /// rejected the configuration or could not be reached.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -661,7 +661,7 @@ impl Agent {
         release_freed_memory();
     }
 
-    /// On SIGTERM/SIGINT (DESIGN section 9). Attach mode: nothing changes at the daemon, which
+    /// On SIGTERM/SIGINT (docs/design.md section 9). Attach mode: nothing changes at the daemon, which
     /// keeps the last good configuration (a bgpgen restart or upgrade is no outage), unless
     /// `--withdraw-on-exit`. `--spawn`: with graceful restart off, the routes are withdrawn and
     /// the daemon stopped; with it on, the daemon is stopped the way that keeps the peers' routes

@@ -363,7 +363,7 @@ struct InputArgs {
     limits: LimitArgs,
 }
 
-/// How much input is read (DESIGN section 9, "input is bounded").
+/// How much input is read (docs/design.md section 9, "input is bounded").
 #[derive(Args, Clone, Copy)]
 struct LimitArgs {
     /// Largest manifest file read, in bytes; a larger one is refused before it is read. JSON
@@ -405,8 +405,8 @@ struct ExplainArgs {
     #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "text",
           value_parser = format_parser(&[Format::Text, Format::Json, Format::Yaml], "an explanation"))]
     output: Format,
-    /// Ask a running sidecar instead of reading manifests: its endpoint (--metrics-addr),
-    /// which answers on the cluster state and options it has in force.
+    /// Ask a running sidecar instead of reading manifests: its endpoint (--metrics-addr). The
+    /// answer comes from its intent in force: routes, their objects, its diagnostics.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["files", "options"])]
     from_sidecar: Option<String>,
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::intent::Intent;
 use crate::model::Family;
 
-/// Why the configuration in force may differ from the intent (DESIGN section 9: `/readyz` is 503
+/// Why the configuration in force may differ from the intent (docs/design.md section 9: `/readyz` is 503
 /// while any holds). Session state is not one: it is reported by metrics and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stale {

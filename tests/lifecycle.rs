@@ -1,4 +1,4 @@
-//! The `run --spawn` lifecycle (DESIGN section 9) with the real daemons: bgpgen in a speaker
+//! The `run --spawn` lifecycle (docs/design.md section 9) with the real daemons: bgpgen in a speaker
 //! network namespace starts gobgpd, BIRD or FRR's bgpd itself, peering with an upstream gobgpd
 //! that has graceful restart on, whose RIB is checked. Per daemon, one lab runs:
 //!

@@ -1,4 +1,4 @@
-//! Speaker options (DESIGN section 3): kube-ovn-speaker compatible flags, defaults, ranges and
+//! Speaker options (docs/design.md section 3): kube-ovn-speaker compatible flags, defaults, ranges and
 //! validation, the `--options` YAML file and the NAT gateway's `spec.bgpSpeaker`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -415,7 +415,7 @@ fn graceful_restart_time_4096s_rejected_when_on() {
 
 #[test]
 fn graceful_restart_time_sub_second_rejected_when_on() {
-    // DESIGN: 1s..4095s; a restart time below one second would be sent as 0.
+    // docs/design.md: 1s..4095s; a restart time below one second would be sent as 0.
     invalid(
         &["--graceful-restart", "--graceful-restart-time=500ms"],
         "graceful-restart-time",

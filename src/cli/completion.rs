@@ -52,7 +52,7 @@ fn page(
         .map_err(|e| Failure::invalid(format!("rendering the man page: {e}")))?;
     let path = dir.join(man.get_filename());
     let text = String::from_utf8_lossy(&text);
-    // Writes never follow a link they did not create (DESIGN section 9).
+    // Writes never follow a link they did not create (docs/design.md section 9).
     bgpgen::output::write_atomic(&path, &text, false).map_err(|e| {
         Failure::invalid(format!("cannot write {}: {e}", crate::escape_path(&path)))
     })?;

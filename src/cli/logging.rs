@@ -68,8 +68,9 @@ impl LogLevel {
 #[derive(Args, Clone, Debug)]
 #[command(next_help_heading = "Output and logging")]
 pub struct LogArgs {
-    /// Log level of `run` and `apply` [default: info; else kube-ovn's -v N (0-2 info, 3-4
-    /// debug, 5+ trace), else RUST_LOG]. Libraries log at most at info unless RUST_LOG says more.
+    /// Log level of `run` and `apply` [default: from kube-ovn's -v N if given (0-2 info, 3-4
+    /// debug, 5+ trace), else RUST_LOG, else info]. Libraries log at most at info unless
+    /// RUST_LOG says more.
     #[arg(long, global = true, value_enum, value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
     /// Format of log lines.

@@ -1,5 +1,5 @@
 //! `run --spawn`: bgpgen starts the routing daemon itself, in the foreground as its child, with the
-//! flags of DESIGN section 6, and owns its lifecycle (DESIGN section 9):
+//! flags of docs/design.md section 6, and owns its lifecycle (docs/design.md section 9):
 //!
 //! - the daemon dies with bgpgen, however bgpgen exits ([`process::spawn_tied`]: SIGKILL, which
 //!   closes the sessions without a NOTIFICATION, so peers with graceful restart keep the routes
