@@ -742,10 +742,10 @@ impl Drop for Lab {
                 eprintln!("warning: could not delete network namespace {ns}");
             }
         }
-        if let Some(dir) = self.dir.take() {
-            if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
-                eprintln!("{KEEP_ENV}=1: lab files kept in {}", dir.keep().display());
-            }
+        if let Some(dir) = self.dir.take()
+            && std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
+        {
+            eprintln!("{KEEP_ENV}=1: lab files kept in {}", dir.keep().display());
         }
     }
 }
