@@ -561,9 +561,16 @@ impl Agent {
                 self.retry = None;
                 self.restarted_for = None;
                 self.applied = Some(Arc::downgrade(&snapshot));
-                self.applied_held = (Arc::strong_count(&snapshot) == 1
-                    && self.secret_file.configured())
-                .then(|| snapshot.clone());
+                // Held strongly only when nothing else holds it; our own hold (a re-apply of
+                // the held snapshot, after a password rotation) does not count, or the second
+                // rotation would find nothing to re-apply.
+                let ours = self
+                    .applied_held
+                    .as_ref()
+                    .is_some_and(|held| Arc::ptr_eq(held, &snapshot));
+                let others = Arc::strong_count(&snapshot) - 1 - usize::from(ours);
+                self.applied_held =
+                    (others == 0 && self.secret_file.configured()).then(|| snapshot.clone());
                 let elapsed = started.elapsed();
                 if let Some(events) = &self.config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));

@@ -37,8 +37,13 @@ pub enum OptionsError {
     Invalid { flag: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("options file {path}: {message}")]
-    File { path: String, message: String },
+    #[error("options file {path}{}: {message}", at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    File {
+        path: String,
+        /// Line and column of a syntax error, when known.
+        at: Option<(u64, u64)>,
+        message: String,
+    },
     #[error("VpcNatGateway/{gateway} spec.bgpSpeaker.extraArgs: {message}")]
     ExtraArgs { gateway: String, message: String },
 }
@@ -378,6 +383,7 @@ impl SpeakerArgs {
     pub fn from_options_yaml(path: &str, text: &str) -> Result<SpeakerArgs, OptionsError> {
         let file_err = |message: String| OptionsError::File {
             path: path.to_string(),
+            at: None,
             message,
         };
         let value: serde_json::Value = if text.trim().is_empty() {
@@ -386,10 +392,8 @@ impl SpeakerArgs {
             crate::source::yaml::from_str(text).map_err(|e| {
                 let (at, message) = crate::source::yaml::describe(&e);
                 OptionsError::File {
-                    path: match at {
-                        Some((line, column)) => format!("{path}:{line}:{column}"),
-                        None => path.to_string(),
-                    },
+                    path: path.to_string(),
+                    at,
                     message,
                 }
             })?
