@@ -1,4 +1,4 @@
-//! The `run --spawn` lifecycle (DESIGN section 9) with the real daemons: bgpgen in a speaker
+//! The `run --spawn` lifecycle (docs/design.md section 9) with the real daemons: bgpgen in a speaker
 //! network namespace starts gobgpd, BIRD or FRR's bgpd itself, peering with an upstream gobgpd
 //! that has graceful restart on, whose RIB is checked. Per daemon, one lab runs:
 //!
@@ -21,8 +21,8 @@
 //! meanwhile; a daemon that hangs (SIGSTOP) is restarted.
 //!
 //! Needs root, `ip`, python3 (to read bgpgen's endpoint inside the namespace), gobgpd and gobgp,
-//! and the backend's daemon and control tools. Missing ones skip the test with a SKIPPED message,
-//! or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! and the backend's daemon and control tools. Missing ones fail the test, or skip
+//! it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 
