@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::daemon::observe::{BfdState, Messages, SessionState, expected};
 use crate::model::Family;
 use crate::status::Status;
+use crate::text::escape;
 
 pub const API_VERSION: &str = "bgpgen/v1";
 pub const KIND: &str = "Status";
@@ -331,4 +332,144 @@ pub fn document(status: &Status) -> Document {
             })
             .collect(),
     }
+}
+
+/// Whether every neighbor of the intent in force is established (`bgpgen status` exits 0);
+/// false too while no intent is in force.
+pub fn all_established(doc: &Document) -> bool {
+    doc.intent_hash.is_some()
+        && doc
+            .peers
+            .iter()
+            .filter(|p| p.in_intent)
+            .all(Peer::established)
+}
+
+fn or_dash(s: Option<&str>) -> String {
+    s.map(|s| escape(s).into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The table: a summary line, the stale reasons, one row per neighbor and family.
+pub fn table(doc: &Document) -> String {
+    let mut out = String::new();
+    let hash = doc
+        .intent_hash
+        .as_deref()
+        .map(|h| h.chars().take(19).collect::<String>())
+        .unwrap_or_else(|| "-".into());
+    let apply = match &doc.last_apply {
+        None => "-".to_string(),
+        Some(a) => {
+            let detail = a.how.as_deref().or(a.error.as_deref());
+            match detail {
+                Some(d) => format!("{} at {} ({})", a.result, a.time, escape(d)),
+                None => format!("{} at {}", a.result, a.time),
+            }
+        }
+    };
+    let speaker = doc
+        .node
+        .as_deref()
+        .or(doc.gateway.as_deref())
+        .map(|n| escape(n).into_owned())
+        .unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "Speaker {speaker} ({}), AS {}, intent {hash}, {}\n",
+        doc.backend.as_deref().unwrap_or("-"),
+        doc.local_as.map_or("-".to_string(), |a| a.to_string()),
+        if doc.ready { "ready" } else { "NOT READY" },
+    ));
+    out.push_str(&format!("Last apply: {apply}\n"));
+    if !doc.daemon_reachable {
+        out.push_str("Daemon: does not answer\n");
+    }
+    for s in &doc.stale {
+        out.push_str(&format!("Stale: {}: {}\n", s.reason, escape(&s.detail)));
+    }
+    if let Some(e) = &doc.observe_error {
+        out.push_str(&format!("Read-back: {}\n", escape(e)));
+    }
+    out.push('\n');
+    let mut rows = vec![[
+        "PEER".to_string(),
+        "AS".into(),
+        "FAMILY".into(),
+        "STATE".into(),
+        "SINCE".into(),
+        "ADVERTISED".into(),
+        "EXPECTED".into(),
+        "LAST ERROR".into(),
+    ]];
+    for p in &doc.peers {
+        let families: Vec<_> = if p.families.is_empty() {
+            vec![None]
+        } else {
+            p.families.iter().map(Some).collect()
+        };
+        for f in families {
+            let count = |m: &std::collections::BTreeMap<crate::model::Family, u64>| {
+                f.and_then(|f| m.get(f))
+                    .map_or("-".to_string(), |n| n.to_string())
+            };
+            let state = if p.in_intent {
+                p.state.clone()
+            } else {
+                format!("{} (not in the intent)", p.state)
+            };
+            rows.push([
+                p.address.to_string(),
+                p.remote_as.to_string(),
+                f.map_or("-".to_string(), |f| f.to_string()),
+                state,
+                or_dash(p.since.as_deref()),
+                if p.established() {
+                    count(&p.advertised)
+                } else {
+                    "-".into()
+                },
+                count(&p.expected),
+                or_dash(p.last_error.as_deref()),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i == r.len() - 1 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if doc.peers.is_empty() {
+        out.push_str("(no neighbors)\n");
+    }
+    for d in &doc.drift {
+        out.push_str(&format!(
+            "Drift: {} {}: {} advertised, {} expected{}{}\n",
+            d.peer,
+            d.family,
+            d.advertised,
+            d.expected,
+            if d.missing.is_empty() {
+                String::new()
+            } else {
+                format!("; missing {}", d.missing.join(" "))
+            },
+            if d.extra.is_empty() {
+                String::new()
+            } else {
+                format!("; extra {}", d.extra.join(" "))
+            },
+        ));
+    }
+    out
 }

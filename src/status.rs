@@ -19,7 +19,7 @@ use crate::daemon::observe::{Drift, Observation};
 use crate::intent::Intent;
 use crate::model::Family;
 
-/// Why the configuration in force may differ from the intent (DESIGN section 9: `/readyz` is 503
+/// Why the configuration in force may differ from the intent (docs/design.md section 9: `/readyz` is 503
 /// while any holds). Session state is not one: it is reported by metrics and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stale {
@@ -188,6 +188,32 @@ impl Status {
         }
         out.push_str(&intent.to_yaml(false));
         Some(out)
+    }
+
+    /// `/intent?format=json`: the intent in force as `compile -o json` prints it (password
+    /// redacted), with a top-level `stale` list (`reason: detail`) while it is not the intent of
+    /// the current input.
+    pub fn intent_json(&self) -> Option<String> {
+        let intent = self.intent.as_ref()?;
+        let mut value = intent.to_json_value(false);
+        if !self.ready()
+            && let serde_json::Value::Object(map) = &mut value
+        {
+            let mut stale: Vec<serde_json::Value> = self
+                .stale
+                .iter()
+                .map(|(why, detail)| format!("{}: {}", why.label(), one_line(detail)).into())
+                .collect();
+            if let Some(hash) = &self.wanted_hash
+                && *hash != intent.hash
+            {
+                stale.push(format!("wanted and not in force: {hash}").into());
+            }
+            map.insert("stale".to_string(), serde_json::Value::Array(stale));
+        }
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        text.push('\n');
+        Some(text)
     }
 
     pub fn metrics(&self) -> String {
@@ -788,8 +814,8 @@ hash: "sha256:0"
         assert_eq!(doc.peers.len(), 2);
         assert!(doc.peers[0].healthy());
         assert!(!doc.peers[1].established());
-        assert_eq!(crate::status_client::exit_code(&doc), 1);
-        let table = crate::status_client::table(&doc);
+        assert!(!crate::report::all_established(&doc));
+        let table = crate::report::table(&doc);
         assert!(table.contains("192.0.2.2"), "{table}");
         assert!(
             table

@@ -175,7 +175,7 @@ pub trait Daemon: Sync {
     // ---- forecast ----
 
     /// What applying `to` over `from` does to a running daemon, per change (`bgpgen diff`).
-    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<String>;
+    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<crate::diff::Impact>;
 }
 
 /// A connection to one running daemon: applies configuration and checks it.

@@ -1,5 +1,5 @@
 //! `run --spawn`: bgpgen starts the routing daemon itself, in the foreground as its child, with the
-//! flags of DESIGN section 6, and owns its lifecycle (DESIGN section 9):
+//! flags of docs/design.md section 6, and owns its lifecycle (docs/design.md section 9):
 //!
 //! - the daemon dies with bgpgen, however bgpgen exits ([`process::spawn_tied`]: SIGKILL, which
 //!   closes the sessions without a NOTIFICATION, so peers with graceful restart keep the routes
@@ -222,7 +222,7 @@ impl Supervisor {
             program: program.clone(),
             args,
         });
-        let child = match result {
+        let mut child = match result {
             Ok(child) => child,
             Err(e) => {
                 let message = format!("cannot start {program}: {e}");
@@ -230,6 +230,7 @@ impl Supervisor {
                 return Err(e);
             }
         };
+        process::relay_output(&mut child, self.backend.name());
         let pid = child.id();
         if self.daemon().bgpgen_writes_pid_file()
             && let Err(e) = std::fs::write(self.pid_file(), format!("{pid}\n"))

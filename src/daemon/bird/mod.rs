@@ -67,7 +67,7 @@ impl Daemon for Bird {
     async fn stop_signal(&self, mode: StopMode, options: &DaemonOptions) -> Option<Signal> {
         spawn::stop_signal(mode, options).await
     }
-    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<String> {
+    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<crate::diff::Impact> {
         forecast::forecast(from, to)
     }
 }

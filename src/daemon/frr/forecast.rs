@@ -1,13 +1,14 @@
 //! A changed router ID or local AS resets every session; BFD changes re-create the BFD sessions.
 
 use crate::daemon::forecast::{Quirks, sessions};
+use crate::diff::Impact;
 use crate::intent::Intent;
 
 const QUIRKS: Quirks = Quirks {
-    global_change: "session reset (all neighbors): router ID or local AS changed",
+    global_restarts: false,
     bfd: true,
 };
 
-pub fn forecast(from: &Intent, to: &Intent) -> Vec<String> {
+pub fn forecast(from: &Intent, to: &Intent) -> Vec<Impact> {
     sessions(from, to, &QUIRKS)
 }

@@ -77,7 +77,7 @@ impl Daemon for Frr {
             spawn::remove_leftovers(pid);
         }
     }
-    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<String> {
+    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<crate::diff::Impact> {
         forecast::forecast(from, to)
     }
 }

@@ -1,13 +1,14 @@
 //! gobgpd never applies `[global]` (AS, router ID) on reload: bgpgen restarts it. It has no BFD.
 
 use crate::daemon::forecast::{Quirks, sessions};
+use crate::diff::Impact;
 use crate::intent::Intent;
 
 const QUIRKS: Quirks = Quirks {
-    global_change: "daemon restart: router ID or local AS changed ([global] is not applied on reload)",
+    global_restarts: true,
     bfd: false,
 };
 
-pub fn forecast(from: &Intent, to: &Intent) -> Vec<String> {
+pub fn forecast(from: &Intent, to: &Intent) -> Vec<Impact> {
     sessions(from, to, &QUIRKS)
 }

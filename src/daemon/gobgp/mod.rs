@@ -80,7 +80,7 @@ impl Daemon for Gobgp {
             spawn::remove_stale_socket(options);
         }
     }
-    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<String> {
+    fn forecast(&self, from: &Intent, to: &Intent) -> Vec<crate::diff::Impact> {
         forecast::forecast(from, to)
     }
 }
