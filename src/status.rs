@@ -462,30 +462,29 @@ impl Status {
                 Some((p, crate::daemon::observe::BfdState::parse(b)))
             })
             .collect();
-        if !bfd.is_empty() {
-            let lines = |f: &dyn Fn(crate::daemon::observe::BfdState) -> u8| {
-                bfd.iter()
-                    .map(|(p, b)| {
-                        (
-                            format!("{{node=\"{node}\",peer=\"{}\"}}", p.address),
-                            f(*b).to_string(),
-                        )
-                    })
-                    .collect()
-            };
-            gauge(
-                "kube_ovn_speaker_bfd_peer_up",
-                "Whether the BFD session with the peer is UP (1) or not (0).",
-                "gauge",
-                lines(&|b| u8::from(b == crate::daemon::observe::BfdState::Up)),
-            );
-            gauge(
-                "kube_ovn_speaker_bfd_peer_session_state",
-                "Local BFD session state of the peer (0=unspecified,1=up,2=down,3=admin_down,4=init).",
-                "gauge",
-                lines(&|b| b.number()),
-            );
-        }
+        // Families always listed; samples only for peers whose daemon reports BFD.
+        let lines = |f: &dyn Fn(crate::daemon::observe::BfdState) -> u8| {
+            bfd.iter()
+                .map(|(p, b)| {
+                    (
+                        format!("{{node=\"{node}\",peer=\"{}\"}}", p.address),
+                        f(*b).to_string(),
+                    )
+                })
+                .collect()
+        };
+        gauge(
+            "kube_ovn_speaker_bfd_peer_up",
+            "Whether the BFD session with the peer is UP (1) or not (0).",
+            "gauge",
+            lines(&|b| u8::from(b == crate::daemon::observe::BfdState::Up)),
+        );
+        gauge(
+            "kube_ovn_speaker_bfd_peer_session_state",
+            "Local BFD session state of the peer (0=unspecified,1=up,2=down,3=admin_down,4=init).",
+            "gauge",
+            lines(&|b| b.number()),
+        );
         for (name, help, advertised) in [
             (
                 "bgpgen_peer_advertised_prefixes",

@@ -302,10 +302,19 @@ fn served_metrics(backend: &str, extra: &[&str]) -> std::collections::BTreeSet<S
     };
     let _ = child.kill();
     let _ = child.wait();
+    // Every family served, with or without a sample yet (a sidecar whose daemon is not there
+    // has no peer to report, but says which series it serves).
     body.lines()
-        .filter(|l| l.starts_with("bgpgen_"))
-        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|name| is_metric_name(name))
+        .map(str::to_string)
         .collect()
+}
+
+/// bgpgen's own series and kube-ovn-speaker's (kept with their names and labels).
+fn is_metric_name(name: &str) -> bool {
+    name.starts_with("bgpgen_") || name.starts_with("kube_ovn_speaker_")
 }
 
 #[test]
@@ -315,9 +324,8 @@ fn the_metrics_list_is_what_metrics_serves() {
         .lines()
         .filter_map(|l| {
             let first = l.split_whitespace().next()?;
-            first
-                .starts_with("bgpgen_")
-                .then(|| first.split('{').next().unwrap().to_string())
+            let name = first.split('{').next().unwrap();
+            is_metric_name(name).then(|| name.to_string())
         })
         .collect();
     // GoBGP serves its own counter on top of the common ones.
@@ -331,6 +339,6 @@ fn the_metrics_list_is_what_metrics_serves() {
     ));
     assert_eq!(
         documented, served,
-        "README's metrics list (lines starting with bgpgen_) against /metrics"
+        "README's metrics list (lines starting with bgpgen_ or kube_ovn_speaker_) against /metrics"
     );
 }
