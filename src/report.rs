@@ -259,9 +259,10 @@ fn row(
     peer.state = o.state.as_str().into();
     peer.state_code = o.state.number();
     peer.since = o.since.map(rfc3339);
-    peer.flaps = o
-        .flaps
-        .or_else(|| Some(status.drops_seen.get(&address).copied().unwrap_or(0)));
+    // Each count is a lower bound of the drops: the daemon's own (FRR's since it started; BIRD
+    // keeps none, and gobgpd 3.10's API always says 0 flops) and the ones bgpgen saw.
+    let seen = status.drops_seen.get(&address).copied().unwrap_or(0);
+    peer.flaps = Some(o.flaps.unwrap_or(0).max(seen));
     peer.out_queue = o.out_queue;
     peer.messages_received = messages(&o.received);
     peer.messages_sent = messages(&o.sent);

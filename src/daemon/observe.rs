@@ -138,8 +138,8 @@ pub struct PeerObservation {
     /// says.
     pub since: Option<SystemTime>,
     /// How often the session went down after being established, as the daemon counts (GoBGP
-    /// `flops`, FRR `connectionsDropped`); BIRD counts none (bgpgen then counts the drops it
-    /// sees).
+    /// `flops`, always 0 through gobgpd 3.10's API; FRR `connectionsDropped`; BIRD none). The
+    /// report takes the larger of this and the drops bgpgen saw.
     pub flaps: Option<u64>,
     /// Messages queued to be sent.
     pub out_queue: Option<u64>,

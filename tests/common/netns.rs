@@ -163,6 +163,45 @@ pub fn netns_exec(ns: &str, argv: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Runs `ip netns exec NS ARGV...`: (exit code, stdout, stderr), whatever the exit code (for
+/// commands whose exit code is part of the answer, like `bgpgen status`).
+pub fn netns_run(ns: &str, argv: &[&str]) -> Result<(Option<i32>, String, String), String> {
+    let out = netns_output(ns, argv)?;
+    Ok((out.status.code(), text(&out.stdout), text(&out.stderr)))
+}
+
+/// Prints an HTTP response's status code, then its body; HTTP errors are responses too. No proxy.
+const HTTP_GET: &str = "import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    r = opener.open(sys.argv[1], timeout=5)
+    code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+sys.stdout.write('%d\\n%s' % (code, body.decode('utf-8', 'replace')))
+";
+
+/// GETs `url` inside `ns` (with python3): (status code, body).
+pub fn http_get(ns: &str, url: &str) -> Result<(u16, String), String> {
+    let out = netns_exec(ns, &["python3", "-c", HTTP_GET, url])?;
+    let (code, body) = out.split_once('\n').unwrap_or((&out, ""));
+    let code = code
+        .trim()
+        .parse()
+        .map_err(|_| format!("GET {url}: unexpected output {out:?}"))?;
+    Ok((code, body.to_string()))
+}
+
+/// One sample of a Prometheus text body, e.g. `bgpgen_applies_total{result="failed"}`.
+pub fn metric_sample(body: &str, sample: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == sample).then(|| value.parse::<f64>().ok())?
+        })
+}
+
 fn netns_output(ns: &str, argv: &[&str]) -> Result<Output, String> {
     let (first, rest) = argv.split_first().expect("a command");
     Command::new(program(IP))

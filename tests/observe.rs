@@ -1,0 +1,589 @@
+//! Read-back tests (issue 13, "See the sessions"): `bgpgen run` next to a real gobgpd, FRR bgpd or
+//! BIRD in a network namespace, peering over IPv4 and IPv6 with an upstream gobgpd in a second
+//! namespace, watched the way an operator watches it: `bgpgen status -o json` run inside the
+//! speaker's namespace (as `kubectl exec` would) and `/metrics`. One lab per backend:
+//!
+//! 1. both sessions Established in `bgpgen status`, the advertised count of each neighbor and
+//!    family equal to the intent's, `kube_ovn_speaker_bgp_peer_up{node,peer,peer_asn} 1`;
+//! 2. a route removed behind bgpgen's back with the daemon's own CLI (`gobgp global rib del`,
+//!    `vtysh ... no network`, `birdc disable` of the static protocol): the read-back finds the
+//!    difference, counts it (`bgpgen_advertisement_drift_total`), repairs it, and the upstream
+//!    has every route again;
+//! 3. the upstream stopped: `kube_ovn_speaker_bgp_peer_up ... 0`, state not Established,
+//!    `bgpgen status` exits 1, `/readyz` still 200 (readiness is not about sessions);
+//! 4. the upstream back: `peer_up 1`, Established, advertised = expected again, and the drop is
+//!    counted in `kube_ovn_speaker_bgp_peer_flap_count`.
+//!
+//! Needs root, `ip`, python3, gobgpd and gobgp, and the backend's daemon and control tools; a
+//! missing one fails the test, or skips it visibly with BGPGEN_ALLOW_SKIP=1.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::netns::{
+    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath,
+    SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4, UPSTREAM_V6, VTYSH, http_get, metric_sample, netns_exec,
+    netns_run, run_bgpgen, show_rib,
+};
+use serde_json::Value;
+
+const SPEAKER_AS: u32 = 65000;
+const UPSTREAM_AS: u32 = 65030;
+/// Upper bound of every wait (the sidecar checks every second).
+const STEP: Duration = Duration::from_secs(40);
+const POLL: Duration = Duration::from_millis(250);
+
+fn pod(name: &str, v4: &str, v6: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: default
+  annotations:
+    ovn.kubernetes.io/allocated: "true"
+    ovn.kubernetes.io/routed: "true"
+    ovn.kubernetes.io/logical_switch: ovn-default
+    ovn.kubernetes.io/ip_address: {v4},{v6}
+    ovn.kubernetes.io/bgp: "true"
+spec:
+  nodeName: node-1
+  containers:
+    - name: main
+      image: nginx:1.27
+status:
+  phase: Running
+  podIP: {v4}
+  podIPs:
+    - ip: {v4}
+    - ip: {v6}
+"#
+    )
+}
+
+const PODS: [(&str, &str, &str); 2] = [
+    ("a", "10.16.0.5", "fd00:10:16::5"),
+    ("c", "10.16.0.7", "fd00:10:16::7"),
+];
+/// The route the tests remove behind bgpgen's back.
+const TAMPERED: &str = "10.16.0.5/32";
+
+/// The upstream's RIB when the speaker announces [`PODS`].
+fn expected_rib() -> BTreeSet<RibPath> {
+    let mut rib = BTreeSet::new();
+    for (_, v4, v6) in PODS {
+        for (ip, len, speaker) in [(v4, 32, SPEAKER_V4), (v6, 128, SPEAKER_V6)] {
+            rib.insert(RibPath {
+                prefix: format!("{ip}/{len}").parse().unwrap(),
+                next_hop: Some(speaker.parse().unwrap()),
+                neighbor: Some(speaker.parse().unwrap()),
+            });
+        }
+    }
+    rib
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Gobgp,
+    Frr,
+    Bird,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "gobgp",
+            Backend::Frr => "frr",
+            Backend::Bird => "bird",
+        }
+    }
+
+    fn needs(self) -> Vec<&'static str> {
+        let mut needs = vec![IP, "python3", GOBGPD, GOBGP];
+        match self {
+            Backend::Gobgp => {}
+            Backend::Frr => needs.extend([BGPD, VTYSH, "/usr/lib/frr/frr-reload.py"]),
+            Backend::Bird => needs.extend([BIRD, BIRDC]),
+        }
+        needs
+    }
+
+    fn main_file(self) -> &'static str {
+        match self {
+            Backend::Gobgp => "gobgpd.toml",
+            Backend::Frr => "frr.conf",
+            Backend::Bird => "bird.conf",
+        }
+    }
+
+    /// (upstream gobgpd API, speaker gobgpd API, bgpgen's endpoint), inside their namespaces.
+    fn ports(self) -> (u16, u16, u16) {
+        match self {
+            Backend::Gobgp => (50351, 50352, 19761),
+            Backend::Frr => (50361, 50362, 19762),
+            Backend::Bird => (50371, 50372, 19763),
+        }
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+struct Observed {
+    backend: Backend,
+    lab: Lab,
+    upstream: Gobgp,
+    speaker_ns: String,
+    /// `--metrics-addr` (inside the speaker namespace).
+    addr: String,
+    /// How the test reaches the speaker daemon's own CLI: gobgpd's API port, bgpd's vty dir,
+    /// BIRD's socket.
+    speaker_port: u16,
+    control: PathBuf,
+    started: Instant,
+}
+
+impl Observed {
+    fn fail(&mut self, message: String) -> ! {
+        let report = self.lab.report();
+        panic!("observe::{}: {message}\n{report}", self.backend.name());
+    }
+
+    fn step(&self, what: &str) {
+        eprintln!(
+            "observe::{}: {what} ({:.1?})",
+            self.backend.name(),
+            self.started.elapsed()
+        );
+    }
+
+    /// `bgpgen status -o FORMAT` inside the speaker namespace: (exit code, stdout).
+    fn status(&self, format: &str) -> Result<(Option<i32>, String), String> {
+        let (code, out, err) = netns_run(
+            &self.speaker_ns,
+            &[
+                env!("CARGO_BIN_EXE_bgpgen"),
+                "status",
+                "--metrics-addr",
+                &self.addr,
+                "-o",
+                format,
+            ],
+        )?;
+        if code == Some(3) || code == Some(2) {
+            return Err(format!("bgpgen status exited {code:?}: {err}"));
+        }
+        Ok((code, out))
+    }
+
+    /// The `/status` document as `bgpgen status -o json` prints it.
+    fn status_json(&self) -> Result<(Option<i32>, Value), String> {
+        let (code, out) = self.status("json")?;
+        let doc = serde_json::from_str(&out)
+            .map_err(|e| format!("bgpgen status -o json is not JSON ({e}): {out}"))?;
+        Ok((code, doc))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, String), String> {
+        http_get(&self.speaker_ns, &format!("http://{}{path}", self.addr))
+    }
+
+    fn metrics(&self) -> Result<String, String> {
+        match self.get("/metrics")? {
+            (200, body) => Ok(body),
+            (code, body) => Err(format!("/metrics answered {code}: {body}")),
+        }
+    }
+
+    fn wait<T>(&mut self, what: &str, check: impl Fn(&Observed) -> Result<T, String>) -> T {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let last = match check(self) {
+                Ok(v) => return v,
+                Err(e) => e,
+            };
+            if let Err(dead) = self.lab.check_daemons() {
+                self.fail(format!("while waiting for {what}: {dead}\nlast check: {last}"));
+            }
+            if Instant::now() >= deadline {
+                self.fail(format!("timed out after {STEP:?} waiting for {what}\n{last}"));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn wait_rib(&mut self, what: &str, want: &BTreeSet<RibPath>) {
+        let upstream = self.upstream.clone();
+        self.wait(what, |_| {
+            let got: BTreeSet<RibPath> = upstream.rib()?.into_iter().collect();
+            if &got == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "upstream RIB\nexpected: [{}]\ngot:      [{}]",
+                    show_rib(want),
+                    show_rib(&got)
+                ))
+            }
+        });
+    }
+
+    /// Removes [`TAMPERED`] behind bgpgen's back, with the daemon's own CLI.
+    fn tamper(&mut self) {
+        let control = path_str(&self.control).to_string();
+        let port = self.speaker_port.to_string();
+        let argv: Vec<&str> = match self.backend {
+            Backend::Gobgp => vec![
+                GOBGP, "-p", &port, "global", "rib", "del", TAMPERED, "-a", "ipv4",
+            ],
+            Backend::Frr => vec![
+                VTYSH,
+                "--vty_socket",
+                &control,
+                "-d",
+                "bgpd",
+                "-c",
+                "configure terminal",
+                "-c",
+                "router bgp 65000",
+                "-c",
+                "address-family ipv4 unicast",
+                "-c",
+                "no network 10.16.0.5/32",
+            ],
+            // BIRD cannot delete one static route from the CLI: the operator's way to make it
+            // stop announcing is to disable the protocol they come from.
+            Backend::Bird => vec![BIRDC, "-s", &control, "disable", "bgpgen_v4"],
+        };
+        if let Err(e) = netns_exec(&self.speaker_ns.clone(), &argv) {
+            self.fail(format!("tampering failed: {e}"));
+        }
+    }
+}
+
+/// The peer of `doc` at `address`.
+fn peer<'a>(doc: &'a Value, address: &str) -> Result<&'a Value, String> {
+    doc["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["address"] == address))
+        .ok_or_else(|| format!("no peer {address} in {doc}"))
+}
+
+/// Both peers established, each advertising exactly what the intent expects (2 routes in its
+/// family).
+fn all_up(doc: &Value) -> Result<(), String> {
+    for (address, family) in [(UPSTREAM_V4, "ipv4-unicast"), (UPSTREAM_V6, "ipv6-unicast")] {
+        let p = peer(doc, address)?;
+        if p["state"] != "established" {
+            return Err(format!("{address} is {}: {p}", p["state"]));
+        }
+        if p["expected"][family] != 2 {
+            return Err(format!("{address}: expected {} in {family}: {p}", p["expected"]));
+        }
+        if p["advertised"] != p["expected"] {
+            return Err(format!(
+                "{address}: advertised {} while the intent expects {}",
+                p["advertised"], p["expected"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn peer_series(name: &str, address: &str) -> String {
+    format!("{name}{{node=\"node-1\",peer=\"{address}\",peer_asn=\"{UPSTREAM_AS}\"}}")
+}
+
+fn start(backend: Backend) -> Observed {
+    let name = backend.name();
+    let mut lab = Lab::new(&format!("ob-{name}"));
+    let dir = lab.dir().to_path_buf();
+    let manifests = dir.join("manifests");
+    let etc = dir.join("etc");
+    fs::create_dir(&manifests).unwrap();
+    fs::create_dir(&etc).unwrap();
+    fs::write(manifests.join("subnet.yaml"), LAB_SUBNET).unwrap();
+    for (pod_name, v4, v6) in PODS {
+        fs::write(
+            manifests.join(format!("pod-{pod_name}.yaml")),
+            pod(pod_name, v4, v6),
+        )
+        .unwrap();
+    }
+    let options = dir.join("options.yaml");
+    fs::write(&options, LAB_OPTIONS).unwrap();
+    let config = etc.join(backend.main_file());
+    let (upstream_port, speaker_port, metrics_port) = backend.ports();
+    let speaker_ns = lab.speaker_ns().to_string();
+    let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
+    run_bgpgen(
+        env!("CARGO_BIN_EXE_bgpgen"),
+        &[
+            "render",
+            "-f",
+            path_str(&manifests),
+            "--options",
+            path_str(&options),
+            "--backend",
+            name,
+            "--out",
+            path_str(&etc),
+        ],
+    );
+    let mut daemon_args: Vec<String> = Vec::new();
+    let control = match backend {
+        Backend::Gobgp => {
+            let gobgpd = lab.start_gobgpd(&speaker_ns, "speaker-gobgpd", &config, speaker_port);
+            let pid_file = dir.join("speaker-gobgpd.pid");
+            let pid = lab.pid("speaker-gobgpd").expect("speaker gobgpd runs");
+            fs::write(&pid_file, format!("{pid}\n")).unwrap();
+            daemon_args.extend([
+                "--gobgp-api".into(),
+                format!("127.0.0.1:{}", gobgpd.port),
+                "--gobgpd-pid-file".into(),
+                path_str(&pid_file).into(),
+            ]);
+            pid_file
+        }
+        Backend::Frr => {
+            let vty = lab.start_bgpd(&speaker_ns, "speaker-bgpd", &config);
+            daemon_args.extend(["--frr-vty-socket".into(), path_str(&vty).into()]);
+            vty
+        }
+        Backend::Bird => {
+            let socket = lab.start_bird(&speaker_ns, "speaker-bird", &config);
+            daemon_args.extend(["--bird-socket".into(), path_str(&socket).into()]);
+            socket
+        }
+    };
+    let addr = format!("127.0.0.1:{metrics_port}");
+    let mut argv: Vec<String> = [
+        env!("CARGO_BIN_EXE_bgpgen"),
+        "run",
+        "--backend",
+        name,
+        "--manifests",
+        path_str(&manifests),
+        "--options",
+        path_str(&options),
+        "--config-file",
+        path_str(&config),
+        "--metrics-addr",
+        &addr,
+        "--debounce",
+        "100ms",
+        "--check-interval",
+        "1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(daemon_args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.spawn_env(
+        &speaker_ns,
+        "bgpgen",
+        &argv,
+        &[
+            ("RUST_LOG", Some("info")),
+            ("NODE_NAME", None),
+            ("POD_IP", None),
+            ("POD_IPS", None),
+            ("GATEWAY_NAME", None),
+        ],
+    );
+    lab.add_status(
+        "bgpgen status",
+        &speaker_ns,
+        &[
+            env!("CARGO_BIN_EXE_bgpgen"),
+            "status",
+            "--metrics-addr",
+            &addr,
+        ],
+    );
+    Observed {
+        backend,
+        lab,
+        upstream,
+        speaker_ns,
+        addr,
+        speaker_port,
+        control,
+        started: Instant::now(),
+    }
+}
+
+fn scenario(backend: Backend) {
+    let name = backend.name();
+    if !netns::prerequisites(&format!("observe::{name}"), &backend.needs()) {
+        return;
+    }
+    let mut t = start(backend);
+    let rib = expected_rib();
+
+    // 1. Established in `bgpgen status`, advertised = expected, peer_up 1.
+    t.wait_rib("the initial announce", &rib);
+    t.wait("both sessions Established in `bgpgen status -o json`", |t| {
+        match t.status_json()? {
+            (Some(0), doc) => all_up(&doc),
+            (code, doc) => all_up(&doc).and(Err(format!("exit {code:?}: {doc}"))),
+        }
+    });
+    t.wait("kube_ovn_speaker_bgp_peer_up 1 for both peers", |t| {
+        let body = t.metrics()?;
+        for address in [UPSTREAM_V4, UPSTREAM_V6] {
+            for (series, want) in [
+                ("kube_ovn_speaker_bgp_peer_up", 1.0),
+                ("kube_ovn_speaker_bgp_peer_session_state", 6.0),
+            ] {
+                let sample = peer_series(series, address);
+                match metric_sample(&body, &sample) {
+                    Some(v) if v == want => {}
+                    other => return Err(format!("{sample} is {other:?}:\n{body}")),
+                }
+            }
+        }
+        for (address, family) in [(UPSTREAM_V4, "ipv4-unicast"), (UPSTREAM_V6, "ipv6-unicast")] {
+            for series in [
+                "bgpgen_peer_advertised_prefixes",
+                "bgpgen_peer_expected_prefixes",
+            ] {
+                let sample = format!(
+                    "{series}{{node=\"node-1\",peer=\"{address}\",peer_asn=\"{UPSTREAM_AS}\",family=\"{family}\"}}"
+                );
+                match metric_sample(&body, &sample) {
+                    Some(2.0) => {}
+                    other => return Err(format!("{sample} is {other:?}:\n{body}")),
+                }
+            }
+        }
+        Ok(())
+    });
+    match t.status("table") {
+        Ok((Some(0), table))
+            if table.lines().any(|l| {
+                l.starts_with(UPSTREAM_V4) && l.contains("established") && l.contains(" 2 ")
+            }) => {}
+        other => t.fail(format!("`bgpgen status` (table): {other:?}")),
+    }
+    t.step("1. Established in bgpgen status and /metrics, advertised = expected");
+
+    // 2. A route removed behind bgpgen's back: found, counted, repaired.
+    let drift = format!(
+        "bgpgen_advertisement_drift_total{{peer=\"{UPSTREAM_V4}\",family=\"ipv4-unicast\"}}"
+    );
+    t.tamper();
+    t.wait("the tampering to be found and counted", |t| {
+        let body = t.metrics()?;
+        match metric_sample(&body, &drift) {
+            Some(v) if v >= 1.0 => Ok(()),
+            other => Err(format!("{drift} is {other:?}")),
+        }
+    });
+    t.wait_rib("the removed route put back", &rib);
+    t.wait("bgpgen status: no drift, advertised = expected", |t| {
+        let (_, doc) = t.status_json()?;
+        if doc["drift"].as_array().is_some_and(|d| !d.is_empty()) {
+            return Err(format!("drift: {}", doc["drift"]));
+        }
+        all_up(&doc)
+    });
+    match t
+        .metrics()
+        .map(|b| metric_sample(&b, "bgpgen_advertisement_repairs_total{result=\"ok\"}"))
+    {
+        Ok(Some(v)) if v >= 1.0 => {}
+        other => t.fail(format!("repairs ok: {other:?}")),
+    }
+    t.step("2. a route removed with the daemon's CLI was found and put back");
+
+    // 3. The upstream stopped: peer_up 0, not Established, bgpgen status exits 1; still ready.
+    t.lab
+        .stop("upstream-gobgpd", "TERM", Duration::from_secs(10));
+    t.wait("kube_ovn_speaker_bgp_peer_up 0 for both peers", |t| {
+        let body = t.metrics()?;
+        for address in [UPSTREAM_V4, UPSTREAM_V6] {
+            let sample = peer_series("kube_ovn_speaker_bgp_peer_up", address);
+            match metric_sample(&body, &sample) {
+                Some(0.0) => {}
+                other => return Err(format!("{sample} is {other:?}")),
+            }
+            let state = peer_series("kube_ovn_speaker_bgp_peer_session_state", address);
+            match metric_sample(&body, &state) {
+                Some(v) if v != 6.0 => {}
+                other => return Err(format!("{state} is {other:?}")),
+            }
+        }
+        Ok(())
+    });
+    t.wait("bgpgen status: not Established, exit 1", |t| {
+        match t.status_json()? {
+            (Some(1), doc) => {
+                for address in [UPSTREAM_V4, UPSTREAM_V6] {
+                    let p = peer(&doc, address)?;
+                    if p["state"] == "established" {
+                        return Err(format!("{address} still established: {p}"));
+                    }
+                }
+                Ok(())
+            }
+            (code, doc) => Err(format!("exit {code:?}: {doc}")),
+        }
+    });
+    match t.get("/readyz") {
+        Ok((200, _)) => {}
+        other => t.fail(format!(
+            "/readyz must not depend on session state, with the upstream down: {other:?}"
+        )),
+    }
+    t.step("3. upstream down: peer_up 0, not Established, still ready");
+
+    // 4. Back: peer_up 1, Established, advertised = expected, the drop counted.
+    t.lab.restart("upstream-gobgpd");
+    t.wait_rib("the routes at the restarted upstream", &rib);
+    t.wait("Established again, advertised = expected", |t| {
+        match t.status_json()? {
+            (Some(0), doc) => all_up(&doc),
+            (code, doc) => all_up(&doc).and(Err(format!("exit {code:?}: {doc}"))),
+        }
+    });
+    t.wait("peer_up 1 and the drop counted", |t| {
+        let body = t.metrics()?;
+        for address in [UPSTREAM_V4, UPSTREAM_V6] {
+            let up = peer_series("kube_ovn_speaker_bgp_peer_up", address);
+            let flaps = peer_series("kube_ovn_speaker_bgp_peer_flap_count", address);
+            match (metric_sample(&body, &up), metric_sample(&body, &flaps)) {
+                (Some(1.0), Some(f)) if f >= 1.0 => {}
+                other => return Err(format!("{up}, {flaps}: {other:?}")),
+            }
+        }
+        Ok(())
+    });
+    match t.get("/readyz") {
+        Ok((200, _)) => {}
+        other => t.fail(format!("/readyz after the upstream came back: {other:?}")),
+    }
+    t.step("4. upstream back: peer_up 1, Established, advertised = expected");
+}
+
+#[test]
+fn gobgp_sessions_are_read_back() {
+    scenario(Backend::Gobgp);
+}
+
+#[test]
+fn frr_sessions_are_read_back() {
+    scenario(Backend::Frr);
+}
+
+#[test]
+fn bird_sessions_are_read_back() {
+    scenario(Backend::Bird);
+}
