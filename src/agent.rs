@@ -555,20 +555,28 @@ impl Agent {
                     s.last_error = None;
                     s.wanted_hash = None;
                     s.intent = Some(intent);
-                    s.last_apply_result = Some(crate::report::LastApply {
-                        result: match &outcome {
-                            ApplyOutcome::Unchanged => "unchanged",
-                            ApplyOutcome::Applied(_) => "ok",
-                        }
-                        .into(),
-                        time: crate::report::rfc3339(SystemTime::now()),
-                        duration_ms: Some(elapsed.as_millis() as u64),
-                        how: match &outcome {
-                            ApplyOutcome::Unchanged => None,
-                            ApplyOutcome::Applied(how) => Some(how.clone()),
-                        },
-                        error: None,
-                    });
+                    // An apply that changed nothing leaves the last one that did in the
+                    // report: that is the configuration in force.
+                    let keep = matches!(outcome, ApplyOutcome::Unchanged)
+                        && s.last_apply_result
+                            .as_ref()
+                            .is_some_and(|l| l.result == "ok");
+                    if !keep {
+                        s.last_apply_result = Some(crate::report::LastApply {
+                            result: match &outcome {
+                                ApplyOutcome::Unchanged => "unchanged",
+                                ApplyOutcome::Applied(_) => "ok",
+                            }
+                            .into(),
+                            time: crate::report::rfc3339(SystemTime::now()),
+                            duration_ms: Some(elapsed.as_millis() as u64),
+                            how: match &outcome {
+                                ApplyOutcome::Unchanged => None,
+                                ApplyOutcome::Applied(how) => Some(how.clone()),
+                            },
+                            error: None,
+                        });
+                    }
                 });
                 self.observer
                     .observe(&mut *self.driver, &self.status, true)

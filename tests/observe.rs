@@ -209,10 +209,14 @@ impl Observed {
                 Err(e) => e,
             };
             if let Err(dead) = self.lab.check_daemons() {
-                self.fail(format!("while waiting for {what}: {dead}\nlast check: {last}"));
+                self.fail(format!(
+                    "while waiting for {what}: {dead}\nlast check: {last}"
+                ));
             }
             if Instant::now() >= deadline {
-                self.fail(format!("timed out after {STEP:?} waiting for {what}\n{last}"));
+                self.fail(format!(
+                    "timed out after {STEP:?} waiting for {what}\n{last}"
+                ));
             }
             std::thread::sleep(POLL);
         }
@@ -284,7 +288,10 @@ fn all_up(doc: &Value) -> Result<(), String> {
             return Err(format!("{address} is {}: {p}", p["state"]));
         }
         if p["expected"][family] != 2 {
-            return Err(format!("{address}: expected {} in {family}: {p}", p["expected"]));
+            return Err(format!(
+                "{address}: expected {} in {family}: {p}",
+                p["expected"]
+            ));
         }
         if p["advertised"] != p["expected"] {
             return Err(format!(
@@ -430,12 +437,13 @@ fn scenario(backend: Backend) {
 
     // 1. Established in `bgpgen status`, advertised = expected, peer_up 1.
     t.wait_rib("the initial announce", &rib);
-    t.wait("both sessions Established in `bgpgen status -o json`", |t| {
-        match t.status_json()? {
+    t.wait(
+        "both sessions Established in `bgpgen status -o json`",
+        |t| match t.status_json()? {
             (Some(0), doc) => all_up(&doc),
             (code, doc) => all_up(&doc).and(Err(format!("exit {code:?}: {doc}"))),
-        }
-    });
+        },
+    );
     t.wait("kube_ovn_speaker_bgp_peer_up 1 for both peers", |t| {
         let body = t.metrics()?;
         for address in [UPSTREAM_V4, UPSTREAM_V6] {

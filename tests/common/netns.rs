@@ -194,12 +194,10 @@ pub fn http_get(ns: &str, url: &str) -> Result<(u16, String), String> {
 
 /// One sample of a Prometheus text body, e.g. `bgpgen_applies_total{result="failed"}`.
 pub fn metric_sample(body: &str, sample: &str) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == sample).then(|| value.parse::<f64>().ok())?
-        })
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == sample).then(|| value.parse::<f64>().ok())?
+    })
 }
 
 fn netns_output(ns: &str, argv: &[&str]) -> Result<Output, String> {
