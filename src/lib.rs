@@ -26,6 +26,7 @@ pub mod routes_file;
 pub mod sidecar_client;
 pub mod snapshot;
 pub mod source;
+pub mod speaker_object;
 pub mod status;
 pub mod synth;
 pub mod text;

@@ -933,7 +933,9 @@ fn run_sidecar(args: RunArgs, log: &cli::logging::LogArgs) -> Result<(), Failure
                 };
                 let client = kube_client(merged.ignored.kubeconfig.as_deref(), watch_timeout).await?;
                 let instance = std::env::var("POD_NAME").ok().or_else(|| Env::from_process().node_name);
-                config.events = Some(bgpgen::events::spawn_recorder(client.clone(), instance));
+                config.events = Some(bgpgen::events::spawn_recorder(client.clone(), instance.clone()));
+                // The cluster-wide view: this speaker's BGPSpeaker object and its session Events.
+                tokio::spawn(bgpgen::speaker_object::run(client.clone(), status.clone(), instance));
                 tracing::info!(backend = %args.drive.backend, scope = ?scope, metrics = %args.metrics_addr, "bgpgen sidecar started, watching the cluster");
                 bgpgen::source::kube::watch_cluster(client, scope, debounce, watch_timeout)
             }

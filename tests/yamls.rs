@@ -11,7 +11,11 @@
 //!   `gateway_speaker_args`, and as Kube-OVN's controller builds them, appended to the shim's)
 //!   that resolve to the expected options;
 //! - RBAC: each ClusterRole grants exactly list+watch on the kinds bgpgen watches in its scope
-//!   (`source::kube::watched_kinds`) and create+patch on events.k8s.io Events, nothing else.
+//!   (`source::kube::watched_kinds`), create+patch on events.k8s.io Events, get on the owner of
+//!   its BGPSpeaker (Node or VpcNatGateway) and create+patch on BGPSpeakers and their status,
+//!   nothing else;
+//! - the BGPSpeaker CRD is what src/speaker_object.rs writes: group, kind, plural, cluster
+//!   scope, a status subresource and printer columns that exist in the status it writes.
 
 mod common;
 
@@ -35,6 +39,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Node, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -75,6 +80,7 @@ enum Doc {
     ConfigMap(ConfigMap),
     Secret(Secret),
     VpcNatGateway(Box<VpcNatGateway>),
+    Crd(Box<CustomResourceDefinition>),
 }
 
 struct File {
@@ -200,6 +206,9 @@ fn load_file(path: &Path) -> File {
                 serde_path_to_error::deserialize(value.clone())
                     .unwrap_or_else(|e| panic!("{name} document {i}: {e}")),
             )),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+                Doc::Crd(Box::new(typed(&name, i, value)))
+            }
             other => panic!("{name} document {i}: unexpected apiVersion/kind {other:?}"),
         };
         docs.push(doc);
@@ -344,6 +353,57 @@ fn field_ref(container: &Container, name: &str) -> Option<String> {
         .field_ref
         .as_ref()
         .map(|f| f.field_path.clone())
+}
+
+#[test]
+fn the_bgpspeaker_crd_is_what_the_sidecar_writes() {
+    use bgpgen::speaker_object::{GROUP, KIND, PLURAL, VERSION};
+    let files = load_all();
+    let file = files
+        .get("bgpspeaker-crd.yaml")
+        .expect("yamls/bgpspeaker-crd.yaml");
+    let crds: Vec<&CustomResourceDefinition> = file
+        .docs
+        .iter()
+        .filter_map(|d| match d {
+            Doc::Crd(c) => Some(c.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(crds.len(), 1);
+    let crd = crds[0];
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some(format!("{PLURAL}.{GROUP}").as_str())
+    );
+    assert_eq!(crd.spec.group, GROUP);
+    assert_eq!(crd.spec.names.kind, KIND);
+    assert_eq!(crd.spec.names.plural, PLURAL);
+    assert_eq!(crd.spec.scope, "Cluster");
+    let version = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.name == VERSION)
+        .expect("the version bgpgen writes");
+    assert!(version.served && version.storage);
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .is_some_and(|s| s.status.is_some()),
+        "a status subresource"
+    );
+    let columns = version
+        .additional_printer_columns
+        .clone()
+        .unwrap_or_default();
+    for wanted in ["Sessions", "Advertised", "Expected", "Peers"] {
+        assert!(
+            columns.iter().any(|c| c.name == wanted),
+            "printer column {wanted}"
+        );
+    }
 }
 
 #[test]
@@ -765,6 +825,24 @@ fn needed(scope: &Scope) -> Grants {
     grants.insert(
         ("events.k8s.io".into(), "events".into()),
         ["create".to_string(), "patch".to_string()].into(),
+    );
+    // The BGPSpeaker object (src/speaker_object.rs): its owner read once, the object and its
+    // status written by server-side apply (which creates it the first time).
+    let owner = match scope {
+        Scope::Node => Kind::Node,
+        Scope::NatGateway { .. } => Kind::VpcNatGateway,
+    };
+    grants
+        .entry(resource_of(owner))
+        .or_default()
+        .insert("get".to_string());
+    grants.insert(
+        ("bgpgen.io".into(), "bgpspeakers".into()),
+        ["create".to_string(), "patch".to_string()].into(),
+    );
+    grants.insert(
+        ("bgpgen.io".into(), "bgpspeakers/status".into()),
+        ["patch".to_string()].into(),
     );
     grants
 }

@@ -27,7 +27,10 @@
 //! - **writes**: POST (create), PUT (replace, with resourceVersion precondition), PATCH (merge,
 //!   strategic-merge treated as merge, apply = merge-or-create; JSON patch is refused with 415),
 //!   DELETE, also on `/status`. Used by kube's event `Recorder` (`events.k8s.io/v1`) and by core v1
-//!   `events`; [`ApiServer::recorded_events`] returns both.
+//!   `events`; [`ApiServer::recorded_events`] returns both. Resources whose CRD has a status
+//!   subresource (`bgpspeakers.bgpgen.io`) behave as on a real server: a create or a patch of
+//!   the object leaves `status` alone, a patch of `/status` changes only `status` and does not
+//!   create.
 //! - **discovery**: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/{group}[/{version}]`.
 //!
 //! Faults: [`ApiServer::set_down`] makes the server unreachable (connections are accepted and
@@ -130,7 +133,16 @@ pub const RESOURCES: &[ResourceDef] = &[
     res("kubeovn.io", "iptables-eips", "IptablesEIP", false),
     res("kubeovn.io", "vpc-nat-gateways", "VpcNatGateway", false),
     res("kubeovn.io", "vpcs", "Vpc", false),
+    res("bgpgen.io", "bgpspeakers", "BGPSpeaker", false),
 ];
+
+/// Resources with a status subresource (as their CRD declares): a write to the object keeps its
+/// stored `status`, a write to `/status` changes nothing but `status` (and cannot create).
+const WITH_STATUS: &[&str] = &["bgpspeakers.bgpgen.io"];
+
+fn has_status_subresource(res: usize) -> bool {
+    WITH_STATUS.contains(&RESOURCES[res].key().as_str())
+}
 
 fn resolve(name: &str) -> Option<usize> {
     RESOURCES
@@ -1133,7 +1145,13 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Response {
                 .map(|o| (200, o))
                 .ok_or_else(|| not_found(&target, name))
         }
-        (&Method::POST, None) => parse_body(&body).and_then(|obj| {
+        (&Method::POST, None) => parse_body(&body).and_then(|mut obj| {
+            if has_status_subresource(target.res)
+                && let Some(o) = obj.as_object_mut()
+            {
+                // A create sets no status where the CRD has a status subresource.
+                o.remove("status");
+            }
             shared
                 .lock()
                 .put(
@@ -1254,7 +1272,30 @@ fn patch(
         ),
         None => return Err(not_found(target, name)),
     };
-    merge_patch(&mut obj, &patch);
+    let status_only = target.subresource.as_deref() == Some("status");
+    if status_only && mode == PutMode::Create {
+        return Err(not_found(target, name));
+    }
+    if has_status_subresource(target.res) {
+        let mut patch = patch.clone();
+        let kept = obj.get("status").cloned();
+        if status_only {
+            // Only `status` of the patch counts.
+            let status = patch.get("status").cloned().unwrap_or(Value::Null);
+            patch = json!({ "status": status });
+        } else if let Some(p) = patch.as_object_mut() {
+            p.remove("status");
+        }
+        merge_patch(&mut obj, &patch);
+        match kept {
+            Some(k) if !status_only => {
+                obj.as_object_mut().map(|o| o.insert("status".into(), k));
+            }
+            _ => {}
+        }
+    } else {
+        merge_patch(&mut obj, &patch);
+    }
     metadata_mut(&mut obj).insert("name".into(), Value::String(name.to_string()));
     if let Some(ns) = &target.namespace {
         metadata_mut(&mut obj).insert("namespace".into(), Value::String(ns.clone()));
