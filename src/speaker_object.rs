@@ -171,7 +171,14 @@ impl Transition {
             reason: if self.up { "SessionUp" } else { "SessionDown" }.into(),
             note: Some(note),
             action: "Observe".into(),
-            secondary: None,
+            // The peer as the related object: kube's Recorder folds Events with the same
+            // regarding, related, reason and action into one series, and each session's changes
+            // are their own.
+            secondary: Some(ObjectReference {
+                kind: Some("BGPPeer".into()),
+                name: Some(self.peer.to_string()),
+                ..Default::default()
+            }),
         }
     }
 }

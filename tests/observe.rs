@@ -14,10 +14,18 @@
 //! 4. the upstream back: `peer_up 1`, Established, advertised = expected again, and the drop is
 //!    counted in `kube_ovn_speaker_bgp_peer_flap_count`.
 //!
+//! With the cluster source (the in-process API double, tests/common/apiserver.rs, through the real
+//! kube client; BIRD in the speaker namespace, bgpgen attached to it from the host's, where the
+//! double listens): the speaker's BGPSpeaker object (owned by its Node) shows `sessions` 2/2 and
+//! the route counts; the upstream stopped: a SessionDown Event per session on that object and
+//! 0/2; back: SessionUp Events and 2/2.
+//!
 //! Needs root, `ip`, python3, gobgpd and gobgp, and the backend's daemon and control tools; a
 //! missing one fails the test, or skips it visibly with BGPGEN_ALLOW_SKIP=1.
 
 mod common;
+
+use common::apiserver::ApiServer;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -594,4 +602,254 @@ fn frr_sessions_are_read_back() {
 #[test]
 fn bird_sessions_are_read_back() {
     scenario(Backend::Bird);
+}
+
+/// `bgpgen run` started from the host's namespace, stopped (TERM, then KILL) when dropped.
+struct HostBgpgen {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl HostBgpgen {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for HostBgpgen {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until Ok within [`STEP`], else fails with the lab's report and bgpgen's log.
+fn wait_kube<T>(
+    lab: &mut Lab,
+    bgpgen: &HostBgpgen,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let last = match check() {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            let report = lab.report();
+            panic!(
+                "observe::kube: timed out after {STEP:?} waiting for {what}\n{last}\n{report}\n===== bgpgen (host) =====\n{}",
+                bgpgen.log()
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The speaker's BGPSpeaker object, with `status.sessions` == `sessions`.
+fn speaker_with(api: &ApiServer, sessions: &str) -> Result<Value, String> {
+    let obj = api
+        .get("bgpspeakers", None, "node-1")
+        .ok_or("no BGPSpeaker node-1 yet")?;
+    if obj["status"]["sessions"] == sessions {
+        Ok(obj)
+    } else {
+        Err(format!("BGPSpeaker node-1: {obj}"))
+    }
+}
+
+/// The Events on the BGPSpeaker with this reason.
+fn session_events(api: &ApiServer, reason: &str) -> Vec<Value> {
+    api.recorded_events_about("node-1")
+        .into_iter()
+        .filter(|e| e["reason"] == reason)
+        .collect()
+}
+
+#[test]
+fn bgpspeaker_object_and_session_events_with_the_cluster_source() {
+    let needs = Backend::Bird.needs();
+    if !netns::prerequisites("observe::kube", &needs) {
+        return;
+    }
+    let api = ApiServer::start();
+    let node = api.apply(&serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node-1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": SPEAKER_V4}]},
+    }));
+    let node_uid = node["metadata"]["uid"].as_str().expect("uid").to_string();
+    let subnet: Value = bgpgen::source::yaml::from_str(LAB_SUBNET).unwrap();
+    api.apply(&subnet);
+    for (name, v4, v6) in PODS {
+        let p: Value = bgpgen::source::yaml::from_str(&pod(name, v4, v6)).unwrap();
+        api.apply(&p);
+    }
+
+    let mut lab = Lab::new("ob-kube");
+    let dir = lab.dir().to_path_buf();
+    let speaker_ns = lab.speaker_ns().to_string();
+    let upstream = lab.start_upstream(50381, UPSTREAM_AS, SPEAKER_AS);
+    // The daemon starts from a configuration of the same cluster, rendered from manifests.
+    let manifests = dir.join("manifests");
+    let etc = dir.join("etc");
+    fs::create_dir(&manifests).unwrap();
+    fs::create_dir(&etc).unwrap();
+    fs::write(manifests.join("subnet.yaml"), LAB_SUBNET).unwrap();
+    for (name, v4, v6) in PODS {
+        fs::write(
+            manifests.join(format!("pod-{name}.yaml")),
+            pod(name, v4, v6),
+        )
+        .unwrap();
+    }
+    let options = dir.join("options.yaml");
+    fs::write(&options, LAB_OPTIONS).unwrap();
+    run_bgpgen(
+        env!("CARGO_BIN_EXE_bgpgen"),
+        &[
+            "render",
+            "-f",
+            path_str(&manifests),
+            "--options",
+            path_str(&options),
+            "--backend",
+            "bird",
+            "--out",
+            path_str(&etc),
+        ],
+    );
+    let config = etc.join("bird.conf");
+    let socket = lab.start_bird(&speaker_ns, "speaker-bird", &config);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = dir.join("bgpgen-host.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args(["run", "--backend", "bird", "--kubeconfig"])
+        .arg(api.kubeconfig_path())
+        .arg("--options")
+        .arg(&options)
+        .arg("--config-file")
+        .arg(&config)
+        .arg("--bird-socket")
+        .arg(&socket)
+        .args(["--metrics-addr", &addr])
+        .args(["--debounce", "100ms", "--check-interval", "1s"])
+        .env("RUST_LOG", "info")
+        .env_remove("NODE_NAME")
+        .env_remove("POD_IP")
+        .env_remove("POD_IPS")
+        .env_remove("POD_NAME")
+        .env_remove("GATEWAY_NAME")
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(dir.join("bgpgen-host.err")).unwrap())
+        .spawn()
+        .expect("start bgpgen");
+    // Its log is on stderr.
+    let bgpgen = HostBgpgen {
+        child,
+        log: dir.join("bgpgen-host.err"),
+    };
+    let rib = expected_rib();
+    wait_kube(&mut lab, &bgpgen, "the initial announce", || {
+        let got: BTreeSet<RibPath> = upstream.rib()?.into_iter().collect();
+        (got == rib)
+            .then_some(())
+            .ok_or_else(|| format!("upstream RIB: [{}]", show_rib(&got)))
+    });
+
+    // 1. The object: owned by the Node, both sessions up, the route counts.
+    let obj = wait_kube(
+        &mut lab,
+        &bgpgen,
+        "BGPSpeaker node-1 with 2/2 sessions",
+        || speaker_with(&api, "2/2"),
+    );
+    let owner = &obj["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Node", "{obj}");
+    assert_eq!(owner["uid"], node_uid.as_str(), "{obj}");
+    let status = &obj["status"];
+    assert_eq!(status["advertised"], 4, "{obj}");
+    assert_eq!(status["expected"], 4, "{obj}");
+    assert_eq!(status["backend"], "bird", "{obj}");
+    assert!(
+        status["peerStates"]
+            .as_str()
+            .is_some_and(|s| s.contains("192.0.2.2=established")),
+        "{obj}"
+    );
+    assert!(
+        session_events(&api, "SessionDown").is_empty(),
+        "no session went down yet: {:?}",
+        api.recorded_events()
+    );
+
+    // 2. The upstream stopped: a SessionDown Event per session, 0/2.
+    lab.stop("upstream-gobgpd", "TERM", Duration::from_secs(10));
+    wait_kube(
+        &mut lab,
+        &bgpgen,
+        "SessionDown Events for both sessions",
+        || {
+            let events = session_events(&api, "SessionDown");
+            let about = |peer: &str| {
+                events
+                    .iter()
+                    .any(|e| e["note"].as_str().is_some_and(|n| n.contains(peer)))
+            };
+            (about(UPSTREAM_V4) && about(UPSTREAM_V6))
+                .then_some(())
+                .ok_or_else(|| format!("events: {:?}", api.recorded_events()))
+        },
+    );
+    let down = session_events(&api, "SessionDown");
+    assert_eq!(down[0]["type"], "Warning", "{down:?}");
+    assert_eq!(down[0]["regarding"]["kind"], "BGPSpeaker", "{down:?}");
+    wait_kube(
+        &mut lab,
+        &bgpgen,
+        "BGPSpeaker node-1 with 0/2 sessions",
+        || speaker_with(&api, "0/2"),
+    );
+
+    // 3. Back: SessionUp Events, 2/2.
+    lab.restart("upstream-gobgpd");
+    wait_kube(
+        &mut lab,
+        &bgpgen,
+        "SessionUp Events for both sessions",
+        || {
+            let events = session_events(&api, "SessionUp");
+            (events.len() >= 2)
+                .then_some(())
+                .ok_or_else(|| format!("events: {:?}", api.recorded_events()))
+        },
+    );
+    wait_kube(
+        &mut lab,
+        &bgpgen,
+        "BGPSpeaker node-1 with 2/2 sessions again",
+        || speaker_with(&api, "2/2"),
+    );
+    drop(bgpgen);
 }
