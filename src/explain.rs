@@ -222,6 +222,53 @@ pub enum Relation {
     Covers,
 }
 
+impl Relation {
+    /// Whether `found` stands in this relation to the queried `prefix`.
+    fn holds(self, found: IpNet, prefix: IpNet) -> bool {
+        match self {
+            Relation::Exact => found == prefix,
+            Relation::Inside => found != prefix && prefix.contains(&found),
+            Relation::Covers => found != prefix && found.contains(&prefix),
+        }
+    }
+}
+
+/// The intent's own answer for a prefix (its route, the announced prefix covering it, how many
+/// announced prefixes lie inside it), around the evidence gathered by the caller.
+fn prefix_answer(
+    intent: &Intent,
+    prefix: IpNet,
+    address: Option<IpAddr>,
+    evidence: Vec<Evidence>,
+) -> PrefixAnswer {
+    let route = intent.routes.iter().find(|r| r.prefix == prefix);
+    let covered_by = if route.is_some_and(|r| !r.unreachable) {
+        None
+    } else {
+        intent
+            .announced()
+            .filter(|r| Relation::Covers.holds(r.prefix, prefix))
+            .map(|r| r.prefix)
+            .max_by_key(|p| p.prefix_len())
+    };
+    let announced_inside = intent
+        .announced()
+        .filter(|r| Relation::Inside.holds(r.prefix, prefix))
+        .count();
+    PrefixAnswer {
+        prefix,
+        family: Family::of(prefix.addr()),
+        address,
+        route: route.map(|r| RouteState {
+            next_hop: r.next_hop,
+            unreachable: r.unreachable,
+        }),
+        covered_by,
+        announced_inside,
+        evidence,
+    }
+}
+
 /// What one rule says about one prefix of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -435,33 +482,13 @@ fn explain_prefix(
     prefix: IpNet,
     ip: Option<IpAddr>,
 ) -> PrefixAnswer {
-    let route = intent.routes.iter().find(|r| r.prefix == prefix);
-    let announced_here = route.is_some_and(|r| !r.unreachable);
-    let covered_by = if announced_here {
-        None
-    } else {
-        intent
-            .announced()
-            .filter(|r| r.prefix != prefix && r.prefix.contains(&prefix))
-            .map(|r| r.prefix)
-            .max_by_key(|p| p.prefix_len())
-    };
-    let announced_inside = intent
-        .announced()
-        .filter(|r| r.prefix != prefix && prefix.contains(&r.prefix))
-        .count();
     let mut evidence_list = Vec::new();
     // Exact first, then what lies inside, then what covers it: from the answer outwards.
     for relation in [Relation::Exact, Relation::Inside, Relation::Covers] {
         let start = evidence_list.len();
         for f in findings {
             for &p in &f.prefixes {
-                let matches = match relation {
-                    Relation::Exact => p == prefix,
-                    Relation::Inside => p != prefix && prefix.contains(&p),
-                    Relation::Covers => p != prefix && p.contains(&prefix),
-                };
-                if matches {
+                if relation.holds(p, prefix) {
                     evidence_list.push(evidence(f, Some(p), Some(relation), intent));
                 }
             }
@@ -475,18 +502,7 @@ fn explain_prefix(
                 .sort_by_key(|e| std::cmp::Reverse(e.prefix.map(|p| p.prefix_len()))),
         }
     }
-    PrefixAnswer {
-        prefix,
-        family: Family::of(prefix.addr()),
-        address: ip,
-        route: route.map(|r| RouteState {
-            next_hop: r.next_hop,
-            unreachable: r.unreachable,
-        }),
-        covered_by,
-        announced_inside,
-        evidence: evidence_list,
-    }
+    prefix_answer(intent, prefix, ip, evidence_list)
 }
 
 fn explain_node(snapshot: &Snapshot, options: &SpeakerOptions, node: &str) -> (bool, String) {
@@ -681,30 +697,11 @@ pub fn from_intent(intent: &Intent, query: &Query, stale: &[String]) -> Explanat
     };
     match (query, target) {
         (_, Some((prefix, address))) => {
-            let route = intent.routes.iter().find(|r| r.prefix == prefix);
-            let covered_by = if route.is_some_and(|r| !r.unreachable) {
-                None
-            } else {
-                intent
-                    .announced()
-                    .filter(|r| r.prefix != prefix && r.prefix.contains(&prefix))
-                    .map(|r| r.prefix)
-                    .max_by_key(|p| p.prefix_len())
-            };
-            let announced_inside = intent
-                .announced()
-                .filter(|r| r.prefix != prefix && prefix.contains(&r.prefix))
-                .count();
             let mut evidence_list = Vec::new();
             for relation in [Relation::Exact, Relation::Inside, Relation::Covers] {
                 let start = evidence_list.len();
                 for r in &intent.routes {
-                    let matches = match relation {
-                        Relation::Exact => r.prefix == prefix,
-                        Relation::Inside => r.prefix != prefix && prefix.contains(&r.prefix),
-                        Relation::Covers => r.prefix != prefix && r.prefix.contains(&prefix),
-                    };
-                    if matches {
+                    if relation.holds(r.prefix, prefix) {
                         for src in &r.sources {
                             evidence_list.push(route_evidence(r, src, Some(relation)));
                         }
@@ -715,18 +712,7 @@ pub fn from_intent(intent: &Intent, query: &Query, stale: &[String]) -> Explanat
                         .sort_by_key(|e| std::cmp::Reverse(e.prefix.map(|p| p.prefix_len())));
                 }
             }
-            let answer = PrefixAnswer {
-                prefix,
-                family: Family::of(prefix.addr()),
-                address,
-                route: route.map(|r| RouteState {
-                    next_hop: r.next_hop,
-                    unreachable: r.unreachable,
-                }),
-                covered_by,
-                announced_inside,
-                evidence: evidence_list,
-            };
+            let answer = prefix_answer(intent, prefix, address, evidence_list);
             out.state = prefix_state(&answer);
             out.prefix = Some(answer);
             out.notes.push(
