@@ -5,9 +5,9 @@
 //! way) is logged, counted and repaired, then checked again on the next interval; a repair that
 //! does not help is followed by a heavier one, and repeated repairs back off.
 //!
-//! Bounded: one read-back has a time limit, the daemon's own counts are read every interval and
-//! the advertised prefixes themselves only after an apply, when a count is off, and every
-//! [`FULL_EVERY`]; a daemon that is down is not read at all, and a failing read-back is logged
+//! Bounded: one read-back has a time limit, the daemon's own counts are read after every apply and
+//! every interval, and the advertised prefixes themselves only when a count is off, while a
+//! difference is being confirmed or repaired, and every [`FULL_EVERY`]; a daemon that is down is not read at all, and a failing read-back is logged
 //! once when it starts failing and once when it recovers.
 
 use std::collections::BTreeMap;
@@ -67,7 +67,10 @@ impl Observer {
             return;
         };
         let full_due = self.last_full.is_none_or(|t| t.elapsed() >= FULL_EVERY);
-        let mut depth = if after_apply || full_due || self.pending {
+        // Right after an apply the counts are enough: updates may still be on their way, so no
+        // difference found then is acted on, and reading every prefix would only delay the next
+        // apply (the read-back runs between applies).
+        let mut depth = if full_due || self.pending {
             Depth::Full
         } else {
             Depth::Counts
@@ -75,6 +78,7 @@ impl Observer {
         let mut result = read(driver, &intent, depth).await;
         if let Ok(obs) = &result
             && depth == Depth::Counts
+            && !after_apply
             && !drift(&intent, obs).is_empty()
         {
             // A count is off: read the prefixes to say which.

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::observe::{BfdState, Messages, SessionState, expected};
+use crate::daemon::observe::{BfdState, Messages, SessionState};
 use crate::model::Family;
 use crate::status::Status;
 use crate::text::escape;
@@ -180,16 +180,19 @@ pub fn peers(status: &Status) -> Vec<Peer> {
         .collect();
     let mut out = Vec::new();
     let wanted = status.intent.iter().flat_map(|i| i.neighbors.iter());
+    // What each neighbor should be sent: every announced route of its families (the count of
+    // `observe::expected`, without building the sets: this runs on every scrape).
+    let mut per_family: BTreeMap<Family, u64> = BTreeMap::new();
+    for r in status.intent.iter().flat_map(|i| i.announced()) {
+        *per_family.entry(r.family).or_default() += 1;
+    }
     let mut seen = std::collections::BTreeSet::new();
     for n in wanted {
         seen.insert(n.address);
-        let exp: BTreeMap<Family, u64> = status
-            .intent
-            .as_ref()
-            .map(|i| expected(i, n.address))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(f, s)| (f, s.len() as u64))
+        let exp: BTreeMap<Family, u64> = n
+            .families
+            .iter()
+            .map(|f| (*f, per_family.get(f).copied().unwrap_or(0)))
             .collect();
         out.push(row(
             status,
