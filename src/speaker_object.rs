@@ -275,10 +275,19 @@ impl Publisher {
         }
     }
 
-    async fn apply(&mut self, owner: &Owner, doc: &Document, status: Value) -> Result<(), String> {
+    /// Writes the object (first time, or after it went) and its status. `Err((message, again))`:
+    /// `again` when the next tick should try at once (the object was deleted behind our back:
+    /// it is applied again), else the write is refused for [`RETRY`].
+    async fn apply(
+        &mut self,
+        owner: &Owner,
+        doc: &Document,
+        status: Value,
+    ) -> Result<(), (String, bool)> {
         let name = owner.object_name();
         let params = PatchParams::apply(MANAGER).force();
-        if self.uid.is_none() || self.owner.as_ref() != Some(owner) {
+        let existed = self.uid.is_some() && self.owner.as_ref() == Some(owner);
+        if !existed {
             if self.owner.as_ref() != Some(owner) || self.owner_uid.is_none() {
                 self.owner_uid = self.owner_uid(owner).await;
             }
@@ -287,7 +296,7 @@ impl Publisher {
                 .api
                 .patch(&name, &params, &Patch::Apply(&obj))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| (e.to_string(), false))?;
             self.uid = applied.metadata.uid;
             self.owner = Some(owner.clone());
         }
@@ -303,9 +312,9 @@ impl Publisher {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                // Deleted behind our back: created again on the next write.
+                // Deleted behind our back, most likely: applied again on the next tick.
                 self.uid = None;
-                Err(e.to_string())
+                Err((e.to_string(), existed))
             }
         }
     }
@@ -358,7 +367,11 @@ impl Publisher {
                     self.refused_until = None;
                     self.last_content = Some(content(&status));
                 }
-                Err(e) => {
+                Err((e, true)) => {
+                    tracing::info!(error = %e, name = %owner.object_name(), "the BGPSpeaker object's status could not be written; writing the object again");
+                    self.last_write = None;
+                }
+                Err((e, false)) => {
                     if !self.failing {
                         tracing::warn!(error = %e, name = %owner.object_name(), "cannot write the BGPSpeaker object (is yamls/bgpspeaker-crd.yaml installed, and its RBAC?); retrying every {}s", RETRY.as_secs());
                     }

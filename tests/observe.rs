@@ -17,8 +17,8 @@
 //! With the cluster source (the in-process API double, tests/common/apiserver.rs, through the real
 //! kube client; BIRD in the speaker namespace, bgpgen attached to it from the host's, where the
 //! double listens): the speaker's BGPSpeaker object (owned by its Node) shows `sessions` 2/2 and
-//! the route counts; the upstream stopped: a SessionDown Event per session on that object and
-//! 0/2; back: SessionUp Events and 2/2.
+//! the route counts; the object deleted and the upstream stopped: a SessionDown Event per session
+//! on that object, which is written again with 0/2; back: SessionUp Events and 2/2.
 //!
 //! Needs root, `ip`, python3, gobgpd and gobgp, and the backend's daemon and control tools; a
 //! missing one fails the test, or skips it visibly with BGPGEN_ALLOW_SKIP=1.
@@ -804,7 +804,9 @@ fn bgpspeaker_object_and_session_events_with_the_cluster_source() {
         api.recorded_events()
     );
 
-    // 2. The upstream stopped: a SessionDown Event per session, 0/2.
+    // 2. The object deleted behind the sidecar's back, then the upstream stopped: a SessionDown
+    // Event per session, and the object is there again, with 0/2.
+    assert!(api.delete("bgpspeakers", None, "node-1").is_some());
     lab.stop("upstream-gobgpd", "TERM", Duration::from_secs(10));
     wait_kube(
         &mut lab,
@@ -825,11 +827,16 @@ fn bgpspeaker_object_and_session_events_with_the_cluster_source() {
     let down = session_events(&api, "SessionDown");
     assert_eq!(down[0]["type"], "Warning", "{down:?}");
     assert_eq!(down[0]["regarding"]["kind"], "BGPSpeaker", "{down:?}");
-    wait_kube(
+    let obj = wait_kube(
         &mut lab,
         &bgpgen,
-        "BGPSpeaker node-1 with 0/2 sessions",
+        "BGPSpeaker node-1 written again, with 0/2 sessions",
         || speaker_with(&api, "0/2"),
+    );
+    assert_eq!(
+        obj["metadata"]["ownerReferences"][0]["uid"],
+        node_uid.as_str(),
+        "{obj}"
     );
 
     // 3. Back: SessionUp Events, 2/2.
