@@ -1048,3 +1048,110 @@ fn sidecar_logs_are_one_line_per_event_in_text_and_json() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// `bgpgen status` against a sidecar whose daemon never answers (nothing applied: every format
+/// says so, exit 1), against no sidecar (exit 3), and with a format it does not have (exit 2).
+#[test]
+fn status_reads_the_sidecar_and_says_when_nothing_is_in_force() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let nobody = format!("127.0.0.1:{}", free());
+    let out = bgpgen(&["status", "--metrics-addr", &nobody]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&nobody), "{}", text(&out.stderr));
+    let out = bgpgen(&["status", "--metrics-addr", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = bgpgen(&["status", "-o", "wide"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("table, json, yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gobgpd.toml");
+    let addr = format!("127.0.0.1:{}", free());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args([
+            "run",
+            "--backend",
+            "gobgp",
+            "--manifests",
+            "examples/cluster",
+        ])
+        .args(&EXAMPLE[2..])
+        .args([
+            "--config-file",
+            config.to_str().unwrap(),
+            "--gobgp-api",
+            &format!("127.0.0.1:{}", free()),
+            "--metrics-addr",
+            &addr,
+            "--check-interval",
+            "100ms",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NODE_NAME")
+        .env_remove("POD_IPS")
+        .env_remove("POD_IP")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let doc = loop {
+        let out = bgpgen(&["status", "--metrics-addr", &addr, "-o", "json"]);
+        if out.status.code() == Some(1) {
+            let v = json(&out.stdout);
+            if v["lastApply"]["result"] == "failed" {
+                break v;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed apply in bgpgen status within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let table = bgpgen(&["status", "--metrics-addr", &addr]);
+    let yaml = bgpgen(&["status", "--metrics-addr", &addr, "-o", "yaml"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(table.status.code(), Some(1));
+    let table = text(&table.stdout);
+    assert!(
+        table.starts_with("Speaker - (gobgp), AS -, intent -, NOT READY\nLast apply: failed at "),
+        "{table}"
+    );
+    assert!(table.contains("Stale: first_apply: "), "{table}");
+    assert!(table.contains("(no neighbors)"), "{table}");
+    assert_eq!(yaml.status.code(), Some(1));
+    assert!(
+        text(&yaml.stdout).contains("kind: Status"),
+        "{}",
+        text(&yaml.stdout)
+    );
+    assert_eq!(doc["apiVersion"], "bgpgen/v1");
+    assert_eq!(doc["kind"], "Status");
+    assert_eq!(doc["backend"], "gobgp");
+    assert_eq!(doc["ready"], false);
+    assert_eq!(
+        doc["intentHash"],
+        serde_json::Value::Null,
+        "nothing in force"
+    );
+    assert!(doc["wantedHash"].is_string(), "{doc}");
+    assert!(
+        doc["stale"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r["reason"] == "first_apply")),
+        "{doc}"
+    );
+    assert!(doc["peers"].as_array().is_some_and(Vec::is_empty), "{doc}");
+}
