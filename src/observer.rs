@@ -7,8 +7,9 @@
 //!
 //! Bounded: one read-back has a time limit, the daemon's own counts are read after every apply and
 //! every interval, and the advertised prefixes themselves only when a count is off, while a
-//! difference is being confirmed or repaired, and every [`FULL_EVERY`]; a daemon that is down is not read at all, and a failing read-back is logged
-//! once when it starts failing and once when it recovers.
+//! difference is being confirmed or repaired, and every [`FULL_EVERY`] (less often for large
+//! tables, [`full_every`]); a daemon that is down is not read at all, and a failing read-back is
+//! logged once when it starts failing and once when it recovers.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,6 +25,14 @@ pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the advertised prefixes are read in full even when every count matches (a prefix
 /// swapped for another behind bgpgen's back keeps the count).
 pub const FULL_EVERY: Duration = Duration::from_secs(60);
+/// Every [`FULL_EVERY`] per [`FULL_UNIT`] routes (at least once a minute): a full read-back of a
+/// large table takes the daemon seconds, and the sidecar applies nothing meanwhile.
+const FULL_UNIT: usize = 10_000;
+
+fn full_every(routes: usize) -> Duration {
+    FULL_EVERY * u32::try_from(routes / FULL_UNIT).unwrap_or(u32::MAX).max(1)
+}
+
 /// Repairs after this many in a row wait [`REPAIR_BACKOFF`] between attempts.
 const QUICK_REPAIRS: u32 = 3;
 const REPAIR_BACKOFF: Duration = Duration::from_secs(30);
@@ -66,7 +75,9 @@ impl Observer {
         let Some(intent) = intent else {
             return;
         };
-        let full_due = self.last_full.is_none_or(|t| t.elapsed() >= FULL_EVERY);
+        let full_due = self
+            .last_full
+            .is_none_or(|t| t.elapsed() >= full_every(intent.routes.len()));
         // Right after an apply the counts are enough: updates may still be on their way, so no
         // difference found then is acted on, and reading every prefix would only delay the next
         // apply (the read-back runs between applies).
@@ -226,5 +237,17 @@ async fn read(
         Ok(Ok(obs)) => Ok(obs),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {OBSERVE_TIMEOUT:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_tables_are_read_in_full_less_often() {
+        assert_eq!(full_every(0), FULL_EVERY);
+        assert_eq!(full_every(9_999), FULL_EVERY);
+        assert_eq!(full_every(100_000), FULL_EVERY * 10);
     }
 }
