@@ -30,7 +30,8 @@
 //! Needs root, `ip`, gobgpd/gobgp, FRR (bgpd, vtysh, frr-reload.py) and BIRD (bird, birdc).
 //! `BGPGEN_BIN` overrides the bgpgen binary (default: the release build cargo made for this bench).
 
-#[path = "common/lab_backend.rs"]
+#[path = "../tests/common/lab_backend.rs"]
+#[allow(dead_code)]
 mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]

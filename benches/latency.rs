@@ -26,7 +26,8 @@
 //! unless `BGPGEN_BIN` names a binary). Prints a markdown table and writes the raw samples and the
 //! summary to `target/bench-results/latency.json` (`latency-smoke.json` for `--smoke`).
 
-#[path = "common/lab_backend.rs"]
+#[path = "../tests/common/lab_backend.rs"]
+#[allow(dead_code)]
 mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]

@@ -18,6 +18,9 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::LabBackend;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
@@ -52,40 +55,9 @@ router-id: 192.0.2.1
 announce-cluster-ip: true
 ";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, "/usr/lib/frr/frr-reload.py"]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-
-    /// The upstream gobgpd's API port (inside its namespace).
-    fn upstream_port(self) -> u16 {
-        match self {
-            Backend::Gobgp => 50351,
-            Backend::Frr => 50361,
-            Backend::Bird => 50371,
-        }
-    }
+/// The upstream gobgpd's API port (inside its namespace).
+fn upstream_port(backend: Backend) -> u16 {
+    backend.pick(50351, 50361, 50371)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +450,7 @@ fn scenario(backend: Backend) {
     let dir = lab.dir().to_path_buf();
     let speaker_ns = lab.speaker_ns().to_string();
     let upstream_ns = lab.upstream_ns().to_string();
-    let upstream_port = backend.upstream_port();
+    let upstream_port = upstream_port(backend);
     // The upstream first: FRR and BIRD retry a failed connection only after a while.
     let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
     for family in ["ipv4", "ipv6"] {

@@ -26,6 +26,9 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::{LabBackend, PYTHON};
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
@@ -40,8 +43,8 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use common::netns::{
-    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath,
-    SPEAKER_V4, SPEAKER_V6, VTYSH, netns_exec, show_rib,
+    self, BIRD, GOBGP, Gobgp, HTTP_GET, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath, SPEAKER_V4,
+    SPEAKER_V6, netns_exec, path_str, show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -50,88 +53,10 @@ const UPSTREAM_AS: u32 = 65030;
 const UPSTREAM_RESTART_TIME: u32 = 300;
 const STEP: Duration = Duration::from_secs(40);
 const POLL: Duration = Duration::from_millis(200);
-const PYTHON: &str = "python3";
-const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
 
-/// Prints an HTTP response's status code, then its body; HTTP errors are responses too. No proxy.
-const HTTP_GET: &str = "import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    r = opener.open(sys.argv[1], timeout=5)
-    code, body = r.status, r.read()
-except urllib.error.HTTPError as e:
-    code, body = e.code, e.read()
-sys.stdout.write('%d\\n%s' % (code, body.decode('utf-8', 'replace')))
-";
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, PYTHON, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, FRR_RELOAD]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-
-    /// The daemon's process name (`/proc/PID/comm`).
-    fn comm(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd",
-            Backend::Frr => "bgpd",
-            Backend::Bird => "bird",
-        }
-    }
-
-    /// The daemon's control socket in the lab's `etc` dir (what bgpgen's checks use).
-    fn control_socket(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.sock",
-            Backend::Frr => "bgpd.vty",
-            Backend::Bird => "bird.ctl",
-        }
-    }
-
-    fn pid_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.pid",
-            Backend::Frr => "bgpd.pid",
-            Backend::Bird => "bird.pid",
-        }
-    }
-
-    /// (upstream gobgpd API port, bgpgen's HTTP port), inside their namespaces.
-    fn ports(self) -> (u16, u16) {
-        match self {
-            Backend::Gobgp => (50451, 19761),
-            Backend::Frr => (50461, 19762),
-            Backend::Bird => (50471, 19763),
-        }
-    }
+/// (upstream gobgpd API port, bgpgen's HTTP port), inside their namespaces.
+fn ports(backend: Backend) -> (u16, u16) {
+    backend.pick((50451, 19761), (50461, 19762), (50471, 19763))
 }
 
 fn pod_yaml(name: &str, v4: &str, v6: &str) -> String {
@@ -179,10 +104,6 @@ fn expected(pods: &[(&str, &str, &str)]) -> BTreeSet<RibPath> {
 
 fn prefixes(rib: &BTreeSet<RibPath>) -> BTreeSet<IpNet> {
     rib.iter().map(|p| p.prefix).collect()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// A routing daemon process in the speaker's namespace.
@@ -474,7 +395,7 @@ fn start(backend: Backend, tag: &str, env: &[(&str, Option<&str>)]) -> T {
         mkdir("etc"),
     );
     fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).expect("chmod etc");
-    let (upstream_port, metrics_port) = backend.ports();
+    let (upstream_port, metrics_port) = ports(backend);
     let speaker_ns = lab.speaker_ns().to_string();
     let upstream_ns = lab.upstream_ns().to_string();
     let upstream = lab.start_upstream_with(

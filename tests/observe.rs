@@ -25,17 +25,20 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::LabBackend;
+
 use common::apiserver::ApiServer;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath,
-    SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4, UPSTREAM_V6, VTYSH, http_get, metric_sample, netns_exec,
-    netns_run, run_bgpgen, show_rib,
+    self, BIRDC, GOBGP, Gobgp, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6,
+    UPSTREAM_V4, UPSTREAM_V6, VTYSH, http_get, metric_sample, netns_exec, netns_run, path_str,
+    run_bgpgen, show_rib,
 };
 use serde_json::Value;
 
@@ -95,52 +98,13 @@ fn expected_rib() -> BTreeSet<RibPath> {
     rib
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, "python3", GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, "/usr/lib/frr/frr-reload.py"]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-
-    /// (upstream gobgpd API, speaker gobgpd API, bgpgen's endpoint), inside their namespaces.
-    fn ports(self) -> (u16, u16, u16) {
-        match self {
-            Backend::Gobgp => (50351, 50352, 19761),
-            Backend::Frr => (50361, 50362, 19762),
-            Backend::Bird => (50371, 50372, 19763),
-        }
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
+/// (upstream gobgpd API, speaker gobgpd API, bgpgen's endpoint), inside their namespaces.
+fn ports(backend: Backend) -> (u16, u16, u16) {
+    backend.pick(
+        (50351, 50352, 19761),
+        (50361, 50362, 19762),
+        (50371, 50372, 19763),
+    )
 }
 
 struct Observed {
@@ -334,7 +298,7 @@ fn start(backend: Backend) -> Observed {
     let options = dir.join("options.yaml");
     fs::write(&options, LAB_OPTIONS).unwrap();
     let config = etc.join(backend.main_file());
-    let (upstream_port, speaker_port, metrics_port) = backend.ports();
+    let (upstream_port, speaker_port, metrics_port) = ports(backend);
     let speaker_ns = lab.speaker_ns().to_string();
     let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
     run_bgpgen(

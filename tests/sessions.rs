@@ -8,6 +8,9 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::LabBackend;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::IpAddr;
@@ -17,8 +20,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use common::netns::{
-    self, BGPD, BIRD, GOBGP, GOBGPD, IP, Lab, SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4, UPSTREAM_V6,
-    run_bgpgen,
+    self, Lab, SPEAKER_V4, SPEAKER_V6, UPSTREAM_V4, UPSTREAM_V6, path_str, run_bgpgen,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -112,42 +114,10 @@ router-id: 192.0.2.1
 announce-cluster-ip: true
 ";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    /// Programs the test needs: the lab's, the upstream's and the speaker's.
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.push(BGPD),
-            Backend::Bird => needs.push(BIRD),
-        }
-        needs
-    }
-
-    /// gobgpd API ports (upstream, speaker). Each gobgpd listens inside its own namespace, so
-    /// these could not collide anyway; distinct values keep logs unambiguous.
-    fn api_ports(self) -> (u16, u16) {
-        match self {
-            Backend::Gobgp => (50151, 50152),
-            Backend::Frr => (50161, 50162),
-            Backend::Bird => (50171, 50172),
-        }
-    }
+/// gobgpd API ports (upstream, speaker). Each gobgpd listens inside its own namespace, so
+/// these could not collide anyway; distinct values keep logs unambiguous.
+fn api_ports(backend: Backend) -> (u16, u16) {
+    backend.pick((50151, 50152), (50161, 50162), (50171, 50172))
 }
 
 fn bgpgen(args: &[&str]) -> String {
@@ -180,10 +150,6 @@ fn announced_prefixes(manifests: &str, options: &str) -> BTreeSet<IpNet> {
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// Prefixes the upstream announces to the speaker: none may enter the speaker's RIB, and none
@@ -409,7 +375,7 @@ fn session_test(backend: Backend) -> Option<BTreeMap<IpNet, Vec<Attrs>>> {
 
     // The upstream first, so that the speaker's first connection attempt finds it listening
     // (FRR and BIRD retry only after 120 s by default).
-    let (upstream_port, speaker_port) = backend.api_ports();
+    let (upstream_port, speaker_port) = api_ports(backend);
     let upstream = lab.start_upstream(upstream_port, UPSTREAM_AS, SPEAKER_AS);
     for p in UPSTREAM_PREFIXES {
         upstream

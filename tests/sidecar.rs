@@ -28,6 +28,9 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::{LabBackend, PYTHON};
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
@@ -36,9 +39,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS as OPTIONS,
-    LAB_SUBNET as SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6, VTYSH, netns_exec, run_bgpgen,
-    show_rib,
+    self, GOBGP, Gobgp, HTTP_GET, LAB_OPTIONS as OPTIONS, LAB_SUBNET as SUBNET, Lab, RibPath,
+    SPEAKER_V4, SPEAKER_V6, netns_exec, path_str, run_bgpgen, show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -46,8 +48,6 @@ const UPSTREAM_AS: u32 = 65030;
 /// Upper bound of every wait for a step to converge.
 const STEP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
-const PYTHON: &str = "python3";
-const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
 
 /// What a user template that does not produce a configuration looks like.
 const GARBAGE: &str = "this is { not a config ;\n";
@@ -146,79 +146,15 @@ fn expected(pods: &[&Pod]) -> BTreeSet<RibPath> {
     rib
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
+/// (upstream gobgpd API, speaker gobgpd API, bgpgen's HTTP endpoint), all on 127.0.0.1 inside
+/// their namespace (so they could not collide anyway; distinct values keep logs unambiguous).
+fn ports(backend: Backend) -> (u16, u16, u16) {
+    backend.pick(
+        (50251, 50252, 19661),
+        (50261, 50262, 19662),
+        (50271, 50272, 19663),
+    )
 }
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, PYTHON, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH, FRR_RELOAD]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
-
-    /// The rendered main file, also the name of its template (`<file>.j2`).
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-
-    /// How the rendered main file says `holdtime: 30s`.
-    fn hold_time_30(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "hold-time = 30",
-            Backend::Frr => "timers 10 30",
-            Backend::Bird => "hold time 30;",
-        }
-    }
-
-    fn daemon(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "speaker-gobgpd",
-            Backend::Frr => "speaker-bgpd",
-            Backend::Bird => "speaker-bird",
-        }
-    }
-
-    /// (upstream gobgpd API, speaker gobgpd API, bgpgen's HTTP endpoint), all on 127.0.0.1 inside
-    /// their namespace (so they could not collide anyway; distinct values keep logs unambiguous).
-    fn ports(self) -> (u16, u16, u16) {
-        match self {
-            Backend::Gobgp => (50251, 50252, 19661),
-            Backend::Frr => (50261, 50262, 19662),
-            Backend::Bird => (50271, 50272, 19663),
-        }
-    }
-}
-
-/// Prints an HTTP response's status code, then its body; HTTP errors are responses too. No proxy.
-const HTTP_GET: &str = "import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    r = opener.open(sys.argv[1], timeout=5)
-    code, body = r.status, r.read()
-except urllib.error.HTTPError as e:
-    code, body = e.code, e.read()
-sys.stdout.write('%d\\n%s' % (code, body.decode('utf-8', 'replace')))
-";
 
 /// One BGP session as the upstream sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,10 +166,6 @@ struct Session {
     /// OPEN messages received: one more per session established.
     opens: u64,
     negotiated_hold_time: u64,
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// The lab, bgpgen's inputs and outputs, and the upstream.
@@ -489,7 +421,7 @@ fn start(backend: Backend) -> Sidecar {
     );
     let options = options_dir.join("options.yaml");
     let config = etc.join(backend.main_file());
-    let (upstream_port, speaker_port, metrics_port) = backend.ports();
+    let (upstream_port, speaker_port, metrics_port) = ports(backend);
     let speaker_ns = lab.speaker_ns().to_string();
     let upstream_ns = lab.upstream_ns().to_string();
     let endpoint = format!("http://127.0.0.1:{metrics_port}");

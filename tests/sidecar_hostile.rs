@@ -17,6 +17,9 @@
 
 mod common;
 
+use bgpgen::render::Backend;
+use common::lab_backend::{LabBackend, PYTHON};
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
@@ -25,23 +28,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::netns::{
-    self, BGPD, BIRD, BIRDC, GOBGP, GOBGPD, Gobgp, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath,
-    SPEAKER_V4, SPEAKER_V6, VTYSH, netns_exec, run_bgpgen, show_rib,
+    self, Gobgp, HTTP_GET, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6,
+    netns_exec, path_str, run_bgpgen, show_rib,
 };
 
 const STEP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
-const PYTHON: &str = "python3";
-
-const HTTP_GET: &str = "import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-try:
-    r = opener.open(sys.argv[1], timeout=5)
-    code, body = r.status, r.read()
-except urllib.error.HTTPError as e:
-    code, body = e.code, e.read()
-sys.stdout.write('%d\\n%s' % (code, body.decode('utf-8', 'replace')))
-";
 
 fn pod(name: &str, ips: &str) -> String {
     format!(
@@ -72,48 +64,13 @@ fn put(staging: &Path, dir: &Path, name: &str, contents: &str) {
     fs::rename(&staged, dir.join(name)).unwrap();
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-#[derive(Clone, Copy)]
-enum Backend {
-    Gobgp,
-    Frr,
-    Bird,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgp",
-            Backend::Frr => "frr",
-            Backend::Bird => "bird",
-        }
-    }
-    fn main_file(self) -> &'static str {
-        match self {
-            Backend::Gobgp => "gobgpd.toml",
-            Backend::Frr => "frr.conf",
-            Backend::Bird => "bird.conf",
-        }
-    }
-    fn ports(self) -> (u16, u16, u16) {
-        match self {
-            Backend::Gobgp => (50351, 50352, 19761),
-            Backend::Frr => (50361, 50362, 19762),
-            Backend::Bird => (50371, 50372, 19763),
-        }
-    }
-    fn needs(self) -> Vec<&'static str> {
-        let mut needs = vec![IP, PYTHON, GOBGPD, GOBGP];
-        match self {
-            Backend::Gobgp => {}
-            Backend::Frr => needs.extend([BGPD, VTYSH]),
-            Backend::Bird => needs.extend([BIRD, BIRDC]),
-        }
-        needs
-    }
+/// (upstream gobgpd API, speaker gobgpd API, bgpgen's endpoint), inside their namespaces.
+fn ports(backend: Backend) -> (u16, u16, u16) {
+    backend.pick(
+        (50351, 50352, 19761),
+        (50361, 50362, 19762),
+        (50371, 50372, 19763),
+    )
 }
 
 fn wait_rib(lab: &mut Lab, upstream: &Gobgp, what: &str, want: &BTreeSet<RibPath>) {
@@ -153,7 +110,7 @@ fn scenario(backend: Backend) {
     );
     let options = options_dir.join("options.yaml");
     let config = etc.join(backend.main_file());
-    let (upstream_port, speaker_port, metrics_port) = backend.ports();
+    let (upstream_port, speaker_port, metrics_port) = ports(backend);
     let speaker_ns = lab.speaker_ns().to_string();
     let endpoint = format!("http://127.0.0.1:{metrics_port}");
     let upstream = lab.start_upstream(upstream_port, 65030, 65000);
@@ -180,13 +137,13 @@ fn scenario(backend: Backend) {
         &[
             "render",
             "-f",
-            s(&manifests),
+            path_str(&manifests),
             "--options",
-            s(&options),
+            path_str(&options),
             "--backend",
             name,
             "--out",
-            s(&etc),
+            path_str(&etc),
         ],
     );
     let rendered = fs::read_to_string(&config).unwrap();
@@ -202,16 +159,16 @@ fn scenario(backend: Backend) {
                 "--gobgp-api".into(),
                 format!("127.0.0.1:{speaker_port}"),
                 "--gobgpd-pid-file".into(),
-                s(&pid_file).into(),
+                path_str(&pid_file).into(),
             ]);
         }
         Backend::Frr => {
             let vty = lab.start_bgpd(&speaker_ns, "speaker-bgpd", &config);
-            daemon_args.extend(["--frr-vty-socket".into(), s(&vty).into()]);
+            daemon_args.extend(["--frr-vty-socket".into(), path_str(&vty).into()]);
         }
         Backend::Bird => {
             let socket = lab.start_bird(&speaker_ns, "speaker-bird", &config);
-            daemon_args.extend(["--bird-socket".into(), s(&socket).into()]);
+            daemon_args.extend(["--bird-socket".into(), path_str(&socket).into()]);
         }
     }
     let mut argv: Vec<String> = [
@@ -220,11 +177,11 @@ fn scenario(backend: Backend) {
         "--backend",
         name,
         "--manifests",
-        s(&manifests),
+        path_str(&manifests),
         "--options",
-        s(&options),
+        path_str(&options),
         "--config-file",
-        s(&config),
+        path_str(&config),
         "--metrics-addr",
         &format!("127.0.0.1:{metrics_port}"),
         "--debounce",
@@ -275,7 +232,7 @@ fn scenario(backend: Backend) {
 
     // 2. A FIFO in the watched directory, then a valid change.
     let fifo = manifests.join("stuck.yaml");
-    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    let c = std::ffi::CString::new(path_str(&fifo)).unwrap();
     // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     put(&staging, &manifests, "pod-c.yaml", &pod("c", "10.16.0.7"));
@@ -307,7 +264,7 @@ fn scenario(backend: Backend) {
         "options.yaml",
         &format!(
             "{LAB_OPTIONS}auth-password-file: {}\n",
-            s(&secret.join("password"))
+            path_str(&secret.join("password"))
         ),
     );
     let config_has = |lab: &mut Lab, what: &str, needle: &str| {

@@ -3,5 +3,6 @@
 
 pub mod apiserver;
 pub mod kubeovn;
+pub mod lab_backend;
 pub mod netns;
 pub mod skip;

@@ -163,6 +163,12 @@ pub fn netns_exec(ns: &str, argv: &[&str]) -> Result<String, String> {
     }
 }
 
+/// A path as the `&str` a command line takes (the lab's paths are UTF-8: they are made of
+/// `std::env::temp_dir()`, the test's name and ASCII).
+pub fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
 /// Runs `ip netns exec NS ARGV...`: (exit code, stdout, stderr), whatever the exit code (for
 /// commands whose exit code is part of the answer, like `bgpgen status`).
 pub fn netns_run(ns: &str, argv: &[&str]) -> Result<(Option<i32>, String, String), String> {
@@ -171,7 +177,8 @@ pub fn netns_run(ns: &str, argv: &[&str]) -> Result<(Option<i32>, String, String
 }
 
 /// Prints an HTTP response's status code, then its body; HTTP errors are responses too. No proxy.
-const HTTP_GET: &str = "import sys, urllib.request, urllib.error
+/// Run as `python3 -c HTTP_GET URL` inside a namespace (bgpgen's endpoints listen there).
+pub const HTTP_GET: &str = "import sys, urllib.request, urllib.error
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 try:
     r = opener.open(sys.argv[1], timeout=5)
