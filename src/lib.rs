@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod diagnostic;
 pub mod diff;
 pub mod duration;
+pub mod engine;
 pub mod events;
 pub mod explain;
 pub mod goflags;
