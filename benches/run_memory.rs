@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bgpgen::synth::{Cluster, Format, Spec, generate};
+use bgpgen_bench::synth::{Cluster, Format, Spec, generate};
 use serde_json::{Value, json};
 
 use apiserver::ApiServer;

@@ -25,5 +25,4 @@ pub mod routes_file;
 pub mod snapshot;
 pub mod source;
 pub mod status;
-pub mod synth;
 pub mod text;
