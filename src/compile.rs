@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use crate::address;
 use crate::diagnostic::Diagnostic;
 use crate::intent::{self, Intent, NextHop, Route, Source};
-use crate::model::{BgpAnnotation, Family, Kind, ObjectRef, Policy};
+use crate::model::{BgpAnnotation, Family, Kind, Name, ObjectRef, Policy};
 use crate::options::{SpeakerMode, SpeakerOptions};
 use crate::snapshot::{
     EipInfo, Liveness, Origin, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo,
@@ -471,17 +471,17 @@ pub fn pod_findings_in(
                 &object,
                 prefixes,
                 Reason::NoSubnet {
-                    provider: attachment.provider.clone(),
+                    provider: attachment.provider.to_string(),
                 },
             ));
             continue;
         };
-        let Some(subnet) = subnets.get(subnet_name) else {
+        let Some(subnet) = subnets.get(subnet_name.as_str()) else {
             out.push(not(
                 &object,
                 prefixes,
                 Reason::SubnetUnknown {
-                    subnet: subnet_name.clone(),
+                    subnet: subnet_name.to_string(),
                 },
             ));
             continue;
@@ -519,7 +519,7 @@ pub fn pod_findings_in(
                 &object,
                 prefixes,
                 Reason::OtherNode {
-                    pod_node: pod.node.clone(),
+                    pod_node: pod.node.as_ref().map(ToString::to_string),
                     speaker_node: speaker_node.clone(),
                 },
             ));
@@ -736,7 +736,8 @@ impl Contribution {
         self.routes.is_empty() && self.diagnostics.is_empty()
     }
 
-    fn absorb(&mut self, findings: Vec<Finding>) {
+    /// The findings of the object named `namespace`/`name` (shared with the routes' sources).
+    fn absorb(&mut self, findings: Vec<Finding>, namespace: Option<&Name>, name: &Name) {
         for f in findings {
             if let Some(d) = finding_diagnostic(&f) {
                 self.diagnostics.push(d);
@@ -747,8 +748,8 @@ impl Contribution {
                         prefix,
                         Source {
                             kind: f.object.kind,
-                            namespace: f.object.namespace.clone(),
-                            name: f.object.name.clone(),
+                            namespace: namespace.cloned(),
+                            name: name.clone(),
                             policy,
                         },
                     ));
@@ -784,7 +785,11 @@ pub fn subnet_contribution(
             "announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false",
         ));
     }
-    c.absorb(subnet_findings(subnet, options, origin_is_manifest));
+    c.absorb(
+        subnet_findings(subnet, options, origin_is_manifest),
+        None,
+        &Name::new(&subnet.name),
+    );
     c
 }
 
@@ -810,21 +815,25 @@ pub fn pod_contribution(
             }
         }
     }
-    c.absorb(findings);
+    c.absorb(findings, Some(&pod.namespace), &pod.name);
     c
 }
 
 /// A Service's contribution.
 pub fn service_contribution(svc: &ServiceInfo, options: &SpeakerOptions) -> Contribution {
     let mut c = Contribution::default();
-    c.absorb(service_findings(svc, options));
+    c.absorb(
+        service_findings(svc, options),
+        Some(&svc.namespace),
+        &svc.name,
+    );
     c
 }
 
 /// An IptablesEIP's contribution.
 pub fn eip_contribution(eip: &EipInfo, options: &SpeakerOptions) -> Contribution {
     let mut c = Contribution::default();
-    c.absorb(eip_findings(eip, options));
+    c.absorb(eip_findings(eip, options), None, &Name::new(&eip.name));
     c
 }
 

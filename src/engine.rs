@@ -57,7 +57,7 @@ use crate::intent::{
     self, Bgp, DigestSum, HashParts, Intent, Neighbor, Route, Source, Speaker, diagnostic_digest,
     route_digest,
 };
-use crate::model::{Family, Kind, ObjectRef};
+use crate::model::{Family, Kind, Name, ObjectRef};
 use crate::options::{SpeakerMode, SpeakerOptions};
 use crate::snapshot::{Object, Origin, PodInfo, Snapshot};
 
@@ -234,12 +234,13 @@ impl PartialOrd for DiagKey {
     }
 }
 
-/// One prefix of the route table: its sources, each with how many times it is one.
-#[derive(Debug, Clone)]
+/// One prefix of the route table: its sources in order, each with how many times it is one
+/// (nearly always one source: a vector, not a map, which would allocate a node of eleven).
+/// The route's digest is not kept: it is computed again from the route when the prefix is
+/// touched, which the change pays anyway to produce its delta.
+#[derive(Debug, Clone, Default)]
 struct Entry {
-    sources: BTreeMap<Source, u32>,
-    /// The digest of the route as last finalized (what the hash's sum holds for it).
-    digest: [u8; 32],
+    sources: Vec<(Source, u32)>,
 }
 
 /// The sum of the contributions, and what the current batch changed in it.
@@ -272,7 +273,10 @@ fn first_v6() -> IpNet {
 
 impl Table {
     fn materialize(attributes: &RouteAttributes, prefix: IpNet, entry: &Entry) -> Route {
-        attributes.route(prefix, entry.sources.keys().cloned().collect())
+        attributes.route(
+            prefix,
+            entry.sources.iter().map(|(s, _)| s.clone()).collect(),
+        )
     }
 
     fn touch(&mut self, attributes: &RouteAttributes, prefix: IpNet) {
@@ -280,8 +284,9 @@ impl Table {
             return;
         }
         let before = self.routes.get(&prefix).map(|entry| {
-            self.route_sum.sub(&entry.digest);
-            Self::materialize(attributes, prefix, entry)
+            let route = Self::materialize(attributes, prefix, entry);
+            self.route_sum.sub(&route_digest(&route));
+            route
         });
         self.touched.insert(prefix, before);
     }
@@ -299,12 +304,15 @@ impl Table {
             let family_routes = &mut self.family_routes;
             let entry = self.routes.entry(prefix).or_insert_with(|| {
                 family_routes[family_index(Family::of(prefix.addr()))] += 1;
-                Entry {
-                    sources: BTreeMap::new(),
-                    digest: [0; 32],
-                }
+                Entry::default()
             });
-            *entry.sources.entry(source).or_insert(0) += 1;
+            match entry.sources.binary_search_by(|(s, _)| s.cmp(&source)) {
+                Ok(i) => entry.sources[i].1 += 1,
+                Err(i) => {
+                    entry.sources.reserve_exact(1);
+                    entry.sources.insert(i, (source, 1));
+                }
+            }
         }
         for d in c.diagnostics {
             self.add_diagnostic(d);
@@ -318,12 +326,13 @@ impl Table {
                 debug_assert!(false, "{prefix} taken out but not in the table");
                 continue;
             };
-            match entry.sources.get_mut(&source) {
-                Some(n) if *n > 1 => *n -= 1,
-                Some(_) => {
-                    entry.sources.remove(&source);
+            match entry.sources.binary_search_by(|(s, _)| s.cmp(&source)) {
+                Ok(i) if entry.sources[i].1 > 1 => entry.sources[i].1 -= 1,
+                Ok(i) => {
+                    entry.sources.remove(i);
+                    entry.sources.shrink_to_fit();
                 }
-                None => debug_assert!(false, "{source} taken out of {prefix} but not in it"),
+                Err(_) => debug_assert!(false, "{source} taken out of {prefix} but not in it"),
             }
             if entry.sources.is_empty() {
                 self.routes.remove(&prefix);
@@ -365,10 +374,9 @@ impl Table {
         let mut touched: Vec<(IpNet, Option<Route>)> = self.touched.drain().collect();
         touched.sort_by_key(|(p, _)| (Family::of(p.addr()), *p));
         for (prefix, before) in touched {
-            let after = self.routes.get_mut(&prefix).map(|entry| {
+            let after = self.routes.get(&prefix).map(|entry| {
                 let route = Self::materialize(attributes, prefix, entry);
-                entry.digest = route_digest(&route);
-                self.route_sum.add(&entry.digest);
+                self.route_sum.add(&route_digest(&route));
                 route
             });
             delta.push((before, after));
@@ -432,7 +440,7 @@ pub struct Engine {
     header: Header,
     /// Pods by the subnet (logical switch) an attachment of theirs names, known or not: the
     /// pods a Subnet event touches.
-    pods_by_subnet: HashMap<String, BTreeSet<(String, String)>>,
+    pods_by_subnet: HashMap<Name, BTreeSet<(Name, Name)>>,
     table: Table,
     /// The diagnostics that belong to no object, as counted in the table.
     global: Vec<Diagnostic>,
@@ -456,7 +464,7 @@ impl Engine {
             global: Vec::new(),
             hash: String::new(),
         };
-        let pods: Vec<(String, String)> = engine.snapshot.pods.keys().cloned().collect();
+        let pods: Vec<(Name, Name)> = engine.snapshot.pods.keys().cloned().collect();
         for key in pods {
             if let Some(pod) = engine.snapshot.pods.get(&key) {
                 index_pod(&mut engine.pods_by_subnet, pod, true);
@@ -633,7 +641,7 @@ impl Engine {
 
     /// The pods whose attachments name `subnet`, each's contribution taken out (`add` false) or
     /// put back in.
-    fn subnet_pods(&mut self, keys: &[(String, String)], add: bool) {
+    fn subnet_pods(&mut self, keys: &[(Name, Name)], add: bool) {
         for key in keys {
             let Some(pod) = self.snapshot.pods.get(key) else {
                 continue;
@@ -647,7 +655,7 @@ impl Engine {
         }
     }
 
-    fn pods_of_subnet(&self, subnet: &str) -> Vec<(String, String)> {
+    fn pods_of_subnet(&self, subnet: &str) -> Vec<(Name, Name)> {
         self.pods_by_subnet
             .get(subnet)
             .map(|s| s.iter().cloned().collect())
@@ -658,7 +666,7 @@ impl Engine {
         let manifest = self.manifest();
         match object {
             Object::Pod(pod) => {
-                let key = (pod.namespace.clone(), pod.name.clone());
+                let key = pod.key();
                 if self.snapshot.pods.get(&key) == Some(&pod) {
                     return;
                 }
@@ -673,7 +681,7 @@ impl Engine {
                 self.snapshot.pods.insert(key, pod);
             }
             Object::Service(svc) => {
-                let key = (svc.namespace.clone(), svc.name.clone());
+                let key = svc.key();
                 if self.snapshot.services.get(&key) == Some(&svc) {
                     return;
                 }
@@ -732,7 +740,10 @@ impl Engine {
         let name = &object.name;
         match object.kind {
             Kind::Pod => {
-                let key = (object.namespace.clone().unwrap_or_default(), name.clone());
+                let key = (
+                    Name::new(object.namespace.as_deref().unwrap_or_default()),
+                    Name::new(name),
+                );
                 if let Some(old) = self.snapshot.pods.remove(&key) {
                     let c = self.pod(&old);
                     self.table.sub(&self.attributes, c);
@@ -740,7 +751,10 @@ impl Engine {
                 }
             }
             Kind::Service => {
-                let key = (object.namespace.clone().unwrap_or_default(), name.clone());
+                let key = (
+                    Name::new(object.namespace.as_deref().unwrap_or_default()),
+                    Name::new(name),
+                );
                 if let Some(old) = self.snapshot.services.remove(&key) {
                     let c = service_contribution(&old, &self.options);
                     self.table.sub(&self.attributes, c);
@@ -843,9 +857,9 @@ fn keys<K, V>(map: &BTreeMap<K, V>, reference: impl Fn(&K) -> ObjectRef) -> Vec<
 }
 
 /// Adds (or removes) `pod` under each subnet its attachments name.
-fn index_pod(index: &mut HashMap<String, BTreeSet<(String, String)>>, pod: &PodInfo, add: bool) {
+fn index_pod(index: &mut HashMap<Name, BTreeSet<(Name, Name)>>, pod: &PodInfo, add: bool) {
     for subnet in pod.attachments.iter().filter_map(|a| a.subnet.as_ref()) {
-        let key = (pod.namespace.clone(), pod.name.clone());
+        let key = pod.key();
         if add {
             index.entry(subnet.clone()).or_default().insert(key);
         } else if let Some(set) = index.get_mut(subnet) {

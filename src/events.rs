@@ -57,14 +57,15 @@ pub fn events_for(intent: &Intent, snapshot: &Snapshot) -> Vec<PendingEvent> {
             } else {
                 "BGPAnnouncement"
             };
-            let key = || (namespace.clone().unwrap_or_default(), name.clone());
+            let ns = namespace.as_deref().unwrap_or_default();
             let uid = match kind {
-                Kind::Pod => snapshot.pods.get(&key()).and_then(|p| p.uid.clone()),
-                Kind::Service => snapshot.services.get(&key()).and_then(|p| p.uid.clone()),
-                Kind::Subnet => snapshot.subnets.get(&name).and_then(|p| p.uid.clone()),
-                Kind::IptablesEip => snapshot.eips.get(&name).and_then(|p| p.uid.clone()),
+                Kind::Pod => snapshot.pod(ns, &name).and_then(|p| p.uid.as_ref()),
+                Kind::Service => snapshot.service(ns, &name).and_then(|p| p.uid.as_ref()),
+                Kind::Subnet => snapshot.subnets.get(&name).and_then(|p| p.uid.as_ref()),
+                Kind::IptablesEip => snapshot.eips.get(&name).and_then(|p| p.uid.as_ref()),
                 Kind::Node | Kind::VpcNatGateway => None,
-            };
+            }
+            .map(ToString::to_string);
             Some(PendingEvent {
                 kind,
                 namespace,

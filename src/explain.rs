@@ -62,11 +62,10 @@ pub fn parse_query(s: &str) -> Result<Query, QueryError> {
 }
 
 fn exists(snapshot: &Snapshot, o: &ObjectRef) -> bool {
-    let ns = || o.namespace.clone().unwrap_or_default();
     match o.kind {
         Kind::Node => snapshot.nodes.contains_key(&o.name),
-        Kind::Pod => snapshot.pods.contains_key(&(ns(), o.name.clone())),
-        Kind::Service => snapshot.services.contains_key(&(ns(), o.name.clone())),
+        Kind::Pod => snapshot.pods.contains_key(&o.pair()),
+        Kind::Service => snapshot.services.contains_key(&o.pair()),
         Kind::Subnet => snapshot.subnets.contains_key(&o.name),
         Kind::IptablesEip => snapshot.eips.contains_key(&o.name),
         Kind::VpcNatGateway => snapshot.gateways.contains_key(&o.name),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Asn, Family, Kind, Policy, Secret};
+use crate::model::{Asn, Family, Kind, Name, Policy, Secret};
 
 pub const API_VERSION: &str = "bgpgen/v1";
 pub const KIND: &str = "Intent";
@@ -145,9 +145,10 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Source {
     pub kind: Kind,
+    /// Shared with the object's record: 100k routes do not copy 100k names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    pub namespace: Option<Name>,
+    pub name: Name,
     pub policy: Policy,
 }
 

@@ -394,17 +394,14 @@ fn events(step: &Step, out: &mut Vec<Event>, options: &mut Option<OptSpec>) {
 fn apply_to_model(model: &mut Snapshot, event: &Event) {
     match event {
         Event::Upsert(o) => model.upsert(o.clone()),
-        Event::Delete(r) => {
-            let ns = r.namespace.clone().unwrap_or_default();
-            match r.kind {
-                Kind::Node => drop(model.nodes.remove(&r.name)),
-                Kind::Pod => drop(model.pods.remove(&(ns, r.name.clone()))),
-                Kind::Service => drop(model.services.remove(&(ns, r.name.clone()))),
-                Kind::Subnet => drop(model.subnets.remove(&r.name)),
-                Kind::IptablesEip => drop(model.eips.remove(&r.name)),
-                Kind::VpcNatGateway => drop(model.gateways.remove(&r.name)),
-            }
-        }
+        Event::Delete(r) => match r.kind {
+            Kind::Node => drop(model.nodes.remove(&r.name)),
+            Kind::Pod => drop(model.pods.remove(&r.pair())),
+            Kind::Service => drop(model.services.remove(&r.pair())),
+            Kind::Subnet => drop(model.subnets.remove(&r.name)),
+            Kind::IptablesEip => drop(model.eips.remove(&r.name)),
+            Kind::VpcNatGateway => drop(model.gateways.remove(&r.name)),
+        },
         Event::Relist(kind, objects) => {
             match kind {
                 Kind::Pod => model.pods.clear(),

@@ -778,8 +778,7 @@ async fn host_network_pods_are_filtered_by_the_field_selector() {
         let base = base();
         let s = src.expect_routes("initial sync", &base, &[]).await;
         assert!(
-            !s.pods
-                .contains_key(&("default".to_string(), "host-1".to_string())),
+            !s.pods.contains_key(&("default".into(), "host-1".into())),
             "a host-network pod reached the snapshot"
         );
         let log = api.request_log();

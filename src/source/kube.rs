@@ -214,7 +214,7 @@ pub fn watch_cluster(
 }
 
 fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
-    let key = || (o.namespace.clone().unwrap_or_default(), o.name.clone());
+    let key = || o.pair();
     match o.kind {
         Kind::Node => snapshot.nodes.get(&o.name).cloned().map(Object::Node),
         Kind::Pod => snapshot.pods.get(&key()).cloned().map(Object::Pod),
@@ -226,16 +226,15 @@ fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
 }
 
 fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
-    let ns = || o.namespace.clone().unwrap_or_default();
     match o.kind {
         Kind::Node => {
             snapshot.nodes.remove(&o.name);
         }
         Kind::Pod => {
-            snapshot.pods.remove(&(ns(), o.name.clone()));
+            snapshot.pods.remove(&o.pair());
         }
         Kind::Service => {
-            snapshot.services.remove(&(ns(), o.name.clone()));
+            snapshot.services.remove(&o.pair());
         }
         Kind::Subnet => {
             snapshot.subnets.remove(&o.name);

@@ -2,6 +2,7 @@
 //!
 //!     bgpgen-bench synth --out DIR [--pods N ...]          a seeded synthetic cluster as manifests
 //!     bgpgen-bench parse -f PATH [--syntax-only | --tree]  bgpgen's parse, or the floors below it
+//!     bgpgen-bench memory -f PATH [--options FILE]         heap held by the snapshot (and engine)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,19 @@ enum Command {
     Synth(SynthArgs),
     /// Parse manifests and print what they hold, nothing else: the floor `compile` is compared to.
     Parse(ParseArgs),
+    /// The heap a snapshot of the manifests holds (per pod when only pods are given), and with
+    /// --options the incremental engine built on it.
+    Memory(MemoryArgs),
+}
+
+#[derive(Args)]
+struct MemoryArgs {
+    /// Manifest file or directory, as for `bgpgen compile`.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Speaker options (YAML, as `bgpgen --options`): also build the engine and measure it.
+    #[arg(long, value_name = "FILE")]
+    options: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -78,6 +92,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Synth(args) => run_synth(args),
         Command::Parse(args) => run_parse(args),
+        Command::Memory(args) => run_memory(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,5 +158,98 @@ fn run_parse(args: ParseArgs) -> Result<(), String> {
         snapshot.eips.len(),
         snapshot.gateways.len()
     );
+    Ok(())
+}
+
+/// Counts the heap in use: bytes requested, allocations, and what glibc's malloc takes for them
+/// (a chunk of at least 32 bytes, 8 of header, in 16-byte steps).
+struct Counting;
+
+static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static LIVE_CHUNKS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static LIVE_ALLOCS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+fn chunk(size: usize) -> isize {
+    ((size + 8 + 15) & !15).max(32) as isize
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are updated.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE_BYTES.fetch_add(layout.size() as isize, Relaxed);
+        LIVE_CHUNKS.fetch_add(chunk(layout.size()), Relaxed);
+        LIVE_ALLOCS.fetch_add(1, Relaxed);
+        // SAFETY: the caller's layout is passed on as it is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        use std::sync::atomic::Ordering::Relaxed;
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Relaxed);
+        LIVE_CHUNKS.fetch_sub(chunk(layout.size()), Relaxed);
+        LIVE_ALLOCS.fetch_sub(1, Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (bytes requested, malloc chunks in bytes, allocations) live now.
+fn live() -> (isize, isize, isize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        LIVE_BYTES.load(Relaxed),
+        LIVE_CHUNKS.load(Relaxed),
+        LIVE_ALLOCS.load(Relaxed),
+    )
+}
+
+fn run_memory(args: MemoryArgs) -> Result<(), String> {
+    let print = |what: &str, before: (isize, isize, isize), n: usize| {
+        let now = live();
+        let (bytes, chunks, allocs) = (now.0 - before.0, now.1 - before.1, now.2 - before.2);
+        let per = |v: isize| v as f64 / n.max(1) as f64;
+        println!(
+            "{what}: {:.1} MB requested, {:.1} MB in malloc chunks, {allocs} allocations; per pod: {:.0} B requested, {:.0} B in chunks, {:.1} allocations",
+            bytes as f64 / 1e6,
+            chunks as f64 / 1e6,
+            per(bytes),
+            per(chunks),
+            per(allocs)
+        );
+    };
+    let before = live();
+    let snapshot = bgpgen::source::manifests::load(&args.files).map_err(|e| e.to_string())?;
+    let pods = snapshot.pods.len();
+    println!(
+        "{} nodes, {pods} pods, {} services, {} subnets, {} EIPs",
+        snapshot.nodes.len(),
+        snapshot.services.len(),
+        snapshot.subnets.len(),
+        snapshot.eips.len()
+    );
+    print("snapshot", before, pods);
+    let Some(options) = args.options else {
+        return Ok(());
+    };
+    let text =
+        std::fs::read_to_string(&options).map_err(|e| format!("{}: {e}", options.display()))?;
+    let speaker =
+        bgpgen::options::SpeakerArgs::from_options_yaml(&options.display().to_string(), &text)
+            .map_err(|e| e.to_string())?;
+    let resolved = bgpgen::options::resolve(
+        &speaker,
+        &bgpgen::options::Env::default(),
+        &snapshot,
+        &|_| Err(std::io::Error::other("no password files in this probe")),
+    )
+    .map_err(|e| e.to_string())?;
+    let engine = bgpgen::engine::Engine::new(snapshot, resolved.options, resolved.diagnostics);
+    println!("{} routes", engine.route_count());
+    print("snapshot + engine", before, pods);
+    drop(engine);
     Ok(())
 }
