@@ -1,4 +1,4 @@
-//! The cost of ONE change with ~100,000 routes already announced (DESIGN section 8: "O(change)
+//! The cost of ONE change with ~100,000 routes already announced (docs/design.md section 8: "O(change)
 //! daemon work for GoBGP (one path added), not a full resync"), per backend, and FRR's
 //! incremental apply against `frr-reload.py`.
 //!
@@ -35,6 +35,10 @@ mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
+// netns.rs reaches its skip policy as `super::skip`.
+#[path = "../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -611,8 +615,12 @@ impl Bench {
             .rev()
             .find(|l| l.contains(" applied") && l.contains("how="))
             .and_then(|l| {
+                // logfmt: `how=word` or `how="several words"`.
                 let rest = &l[l.find("how=")? + 4..];
-                Some(rest[..rest.find(" routes=").unwrap_or(rest.len())].to_string())
+                Some(match rest.strip_prefix('"') {
+                    Some(quoted) => quoted[..quoted.find('"').unwrap_or(quoted.len())].to_string(),
+                    None => rest[..rest.find(' ').unwrap_or(rest.len())].to_string(),
+                })
             })
             .unwrap_or_default()
     }

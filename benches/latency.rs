@@ -1,4 +1,4 @@
-//! Change-to-route latency of the sidecar, per backend (DESIGN section 8: "one object change to
+//! Change-to-route latency of the sidecar, per backend (docs/design.md section 8: "one object change to
 //! route visible at the upstream router in under 100 ms plus the daemon's own propagation time").
 //!
 //! For each backend (gobgp, frr, bird) one two-namespace lab (`tests/common/netns.rs`): the
@@ -31,6 +31,10 @@ mod lab_backend;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
+// netns.rs reaches its skip policy as `super::skip`.
+#[path = "../tests/common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
 
 use std::fmt::Write as _;
 use std::fs;

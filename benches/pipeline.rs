@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the pure stages (BENCHMARKS.md): parse (manifest text -> snapshot),
 //! compile (snapshot -> intent) and render (intent -> text, per backend), on synthetic clusters of
-//! 1k, 10k and 100k pods (services, subnets, nodes and EIPs scaled with them as in DESIGN section
+//! 1k, 10k and 100k pods (services, subnets, nodes and EIPs scaled with them as in docs/design.md section
 //! 8: 100k pods, 10k services, 1k subnets).
 //!
 //!     cargo bench --bench pipeline                  # everything (about 10 minutes)
@@ -21,7 +21,7 @@ use bgpgen::source::manifests::load_texts;
 use bgpgen_bench::synth::{self, Format, Spec};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// A cluster with `pods` pods and the rest scaled as in DESIGN section 8.
+/// A cluster with `pods` pods and the rest scaled as in docs/design.md section 8.
 fn spec(pods: usize) -> Spec {
     Spec {
         nodes: (pods / 100).max(3),

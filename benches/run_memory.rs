@@ -1,4 +1,4 @@
-//! The sidecar's memory with a large cluster watched (DESIGN section 8: "Sidecar memory with
+//! The sidecar's memory with a large cluster watched (docs/design.md section 8: "Sidecar memory with
 //! 100,000 pods watched: under 150 MB RSS").
 //!
 //! The synthetic cluster of `bgpgen::synth` (default: 1,000 nodes, 100,000 pods, 10,000 services,
@@ -48,7 +48,7 @@ use serde_json::{Value, json};
 
 use apiserver::ApiServer;
 
-/// DESIGN section 8, read as decimal megabytes (the stricter reading: 143.05 MiB).
+/// docs/design.md section 8, read as decimal megabytes (the stricter reading: 143.05 MiB).
 const BUDGET_BYTES: f64 = 150e6;
 const BGP: &str = "ovn.kubernetes.io/bgp";
 const OPTIONS: &str =

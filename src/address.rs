@@ -1,4 +1,4 @@
-//! Addresses no router should receive (DESIGN section 2): the one rule that decides, for every
+//! Addresses no router should receive (docs/design.md section 2): the one rule that decides, for every
 //! prefix an object would put into the intent, whether it may be announced at all. `compile`
 //! applies it to every finding, whichever source the object came from, so the manifest and the
 //! live source cannot disagree, and a daemon never sees a prefix it would refuse (FRR refuses

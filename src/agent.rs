@@ -62,7 +62,7 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// The CLI exit code (DESIGN section 5): 2 for invalid input or options, 3 when the daemon
+    /// The CLI exit code (docs/design.md section 5): 2 for invalid input or options, 3 when the daemon
     /// rejected the configuration or could not be reached.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -187,9 +187,6 @@ pub fn prepare(
     crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
     let rendered = render(&intent, config.backend, templates, true)?;
-    for n in &rendered.notes {
-        tracing::warn!(note = %n, "render");
-    }
     Ok((intent, rendered))
 }
 
@@ -201,6 +198,9 @@ pub async fn apply_snapshot(
     snapshot: &Snapshot,
 ) -> Result<(Intent, ApplyOutcome), PipelineError> {
     let (intent, rendered) = prepare(config, templates, snapshot)?;
+    for n in &rendered.notes {
+        tracing::warn!(note = %n, "render");
+    }
     let outcome = driver.apply(&intent, &rendered).await?;
     Ok((intent, outcome))
 }
@@ -270,6 +270,12 @@ struct Agent {
     /// strongly when the source keeps none (the manifest watch) and a password file is used.
     applied: Option<std::sync::Weak<Snapshot>>,
     applied_held: Option<Arc<Snapshot>>,
+    /// The render notes of the configuration in force (what the daemon cannot express), so
+    /// that each is logged once, when it appears.
+    notes: Vec<crate::diagnostic::Diagnostic>,
+    /// The last apply failure logged, so that a failure repeated on every retry (a daemon that
+    /// does not answer) is logged at error once, then at debug until something changes.
+    last_failure: Option<String>,
 }
 
 fn update(status: &Mutex<Status>, f: impl FnOnce(&mut Status)) {
@@ -535,9 +541,11 @@ impl Agent {
         let prepared = current
             .map_err(PipelineError::from)
             .and_then(|t| prepare(&self.config, &t, &snapshot));
+        let mut notes = Vec::new();
         let (result, wanted) = match prepared {
             Ok((intent, rendered)) => {
                 let hash = intent.hash.clone();
+                notes.clone_from(&rendered.notes);
                 let r = self.driver.apply(&intent, &rendered).await;
                 (
                     r.map(|o| (intent, o)).map_err(PipelineError::from),
@@ -553,21 +561,29 @@ impl Agent {
                 self.retry = None;
                 self.restarted_for = None;
                 self.applied = Some(Arc::downgrade(&snapshot));
-                self.applied_held = (Arc::strong_count(&snapshot) == 1
-                    && self.secret_file.configured())
-                .then(|| snapshot.clone());
+                // Held strongly only when nothing else holds it; our own hold (a re-apply of
+                // the held snapshot, after a password rotation) does not count, or the second
+                // rotation would find nothing to re-apply.
+                let ours = self
+                    .applied_held
+                    .as_ref()
+                    .is_some_and(|held| Arc::ptr_eq(held, &snapshot));
+                let others = Arc::strong_count(&snapshot) - 1 - usize::from(ours);
+                self.applied_held =
+                    (others == 0 && self.secret_file.configured()).then(|| snapshot.clone());
                 let elapsed = started.elapsed();
                 if let Some(events) = &self.config.events {
                     let _ = events.try_send(crate::events::events_for(&intent, &snapshot));
                 }
-                match &outcome {
-                    ApplyOutcome::Unchanged => tracing::debug!("unchanged"),
-                    ApplyOutcome::Applied(how) => {
-                        tracing::info!(%how, routes = intent.announced().count(), hash = %intent.hash, ms = elapsed.as_millis() as u64, "applied")
-                    }
+                for n in notes.iter().filter(|n| !self.notes.contains(n)) {
+                    log_diagnostic(n, "render");
                 }
+                self.notes = notes;
+                self.last_failure = None;
                 self.failed_checks = 0;
                 update(&self.status, |s| {
+                    // What changed against the intent in force, while it is still at hand.
+                    log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
                     match outcome {
                         ApplyOutcome::Unchanged => s.applies_unchanged += 1,
                         ApplyOutcome::Applied(_) => s.applies_ok += 1,
@@ -609,7 +625,18 @@ impl Agent {
             }
             Err(e) => {
                 let message = e.to_string();
-                tracing::error!(error = %message, "apply failed; the last good configuration stays in force");
+                let applied = self.status.lock().is_ok_and(|s| s.intent.is_some());
+                let what = if applied {
+                    "apply failed; the last good configuration stays in force"
+                } else {
+                    "apply failed; nothing has been applied yet (the daemon keeps what it was started with)"
+                };
+                if self.last_failure.as_deref() == Some(message.as_str()) {
+                    tracing::debug!(error = %message, "{what} (again)");
+                } else {
+                    tracing::error!(error = %message, "{what}");
+                    self.last_failure = Some(message.clone());
+                }
                 let unreachable = matches!(e, PipelineError::Apply(ApplyError::Unreachable { .. }));
                 let restart = matches!(e, PipelineError::Apply(ApplyError::NeedsRestart { .. }));
                 update(&self.status, |s| {
@@ -641,7 +668,7 @@ impl Agent {
         release_freed_memory();
     }
 
-    /// On SIGTERM/SIGINT (DESIGN section 9). Attach mode: nothing changes at the daemon, which
+    /// On SIGTERM/SIGINT (docs/design.md section 9). Attach mode: nothing changes at the daemon, which
     /// keeps the last good configuration (a bgpgen restart or upgrade is no outage), unless
     /// `--withdraw-on-exit`. `--spawn`: with graceful restart off, the routes are withdrawn and
     /// the daemon stopped; with it on, the daemon is stopped the way that keeps the peers' routes
@@ -679,10 +706,12 @@ impl Agent {
             if spawn && let Err(e) = self.driver.close_sessions(intent).await {
                 tracing::error!(error = %e, "shutting down; closing the sessions failed");
             }
-        } else if !spawn {
+        } else if !spawn && intent.is_some() {
             tracing::info!(
                 "shutting down; the daemon keeps announcing the last applied routes (--withdraw-on-exit withdraws them)"
             );
+        } else if !spawn {
+            tracing::info!("shutting down; nothing was applied, the daemon is left as it is");
         }
         if let Some(sup) = &mut self.supervisor {
             let mode = if withdraw {
@@ -695,6 +724,100 @@ impl Agent {
             };
             sup.stop(mode, STOP_GRACE).await;
         }
+    }
+}
+
+/// At most this many route changes (and new diagnostics) are logged one by one per apply; the
+/// rest are counted (the first apply of a large cluster announces 100,000 routes).
+const LOGGED_CHANGES: usize = 50;
+
+/// Logs an apply: one line with what it did and the counts of routes announced, withdrawn and
+/// changed, one line per changed route with its objects (at most [`LOGGED_CHANGES`]), and each
+/// diagnostic that appeared (at its level) or went away (info), once.
+fn log_apply(previous: Option<&Intent>, intent: &Intent, outcome: &ApplyOutcome, took: Duration) {
+    let summary = crate::diff::summarize(previous, intent, LOGGED_CHANGES);
+    let ms = took.as_millis() as u64;
+    let routes = intent.announced().count();
+    let all = summary.added + summary.withdrawn + summary.changed;
+    match outcome {
+        // The daemon already runs it (a spawned daemon started from this configuration), but it
+        // is news for the log: the first intent in force.
+        ApplyOutcome::Unchanged if all > 0 => tracing::info!(
+            added = summary.added,
+            withdrawn = summary.withdrawn,
+            changed = summary.changed,
+            routes,
+            hash = %intent.hash,
+            "in force (the daemon already runs this configuration)"
+        ),
+        ApplyOutcome::Unchanged => tracing::debug!(routes, hash = %intent.hash, "unchanged"),
+        ApplyOutcome::Applied(how) => tracing::info!(
+            %how,
+            added = summary.added,
+            withdrawn = summary.withdrawn,
+            changed = summary.changed,
+            routes,
+            hash = %intent.hash,
+            ms,
+            "applied"
+        ),
+    }
+    for c in &summary.routes {
+        let sources = |side: &Option<crate::diff::RouteSide>| {
+            side.as_ref()
+                .map(|s| {
+                    s.sources
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        match c.change {
+            crate::diff::Change::Add => {
+                tracing::info!(prefix = %c.prefix, sources = %sources(&c.to), "route announced")
+            }
+            crate::diff::Change::Withdraw => {
+                tracing::info!(prefix = %c.prefix, sources = %sources(&c.from), "route withdrawn")
+            }
+            _ => tracing::info!(
+                prefix = %c.prefix,
+                from = %sources(&c.from),
+                to = %sources(&c.to),
+                next_hop = %c.to.as_ref().map(|s| s.next_hop.to_string()).unwrap_or_default(),
+                "route changed"
+            ),
+        }
+    }
+    if all > summary.routes.len() {
+        tracing::info!(
+            more = all - summary.routes.len(),
+            "further route changes not listed (/intent has every route)"
+        );
+    }
+    for d in &summary.new_diagnostics {
+        log_diagnostic(d, "intent");
+    }
+    for d in &summary.gone_diagnostics {
+        tracing::info!(object = %d.object, was = %d.message, "resolved");
+    }
+    if summary.more_diagnostics > 0 {
+        tracing::warn!(
+            more = summary.more_diagnostics,
+            "further diagnostics changed, not listed (/intent has them all)"
+        );
+    }
+}
+
+/// A diagnostic as a log event at its own level; `source` says where it comes from (`intent`:
+/// compile; `render`: what the daemon cannot express).
+fn log_diagnostic(d: &crate::diagnostic::Diagnostic, source: &str) {
+    use crate::diagnostic::Level;
+    match d.level {
+        Level::Error => tracing::error!(object = %d.object, source, "{}", d.message),
+        Level::Warning => tracing::warn!(object = %d.object, source, "{}", d.message),
+        Level::Info => tracing::info!(object = %d.object, source, "{}", d.message),
     }
 }
 
@@ -732,6 +855,8 @@ pub async fn run(
         secret_file,
         applied: None,
         applied_held: None,
+        notes: Vec::new(),
+        last_failure: None,
     };
     update(&agent.status, |s| s.source_up = true);
     if let Some(sup) = &mut agent.supervisor
@@ -760,7 +885,11 @@ pub async fn run(
                     }
                 }),
                 Some(SourceEvent::Invalid(message)) => {
-                    tracing::error!(%message, "input rejected; the last good configuration stays in force");
+                    if agent.status.lock().is_ok_and(|s| s.intent.is_some()) {
+                        tracing::error!(%message, "input rejected; the last good configuration stays in force");
+                    } else {
+                        tracing::error!(%message, "input rejected; nothing has been applied yet (the daemon keeps what it was started with)");
+                    }
                     update(&agent.status, |s| {
                         s.input_errors += 1;
                         s.last_error = Some(message.clone());
@@ -783,7 +912,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves `/healthz`, `/readyz`, `/metrics` and `/intent` (redacted) until the process exits.
+/// Serves `/healthz`, `/readyz`, `/metrics` and `/intent` (redacted; `?format=json` for JSON)
+/// until the process exits.
 pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::io::Result<()> {
     use axum::{Router, http::StatusCode, routing::get};
     let ready = status.clone();
@@ -814,13 +944,28 @@ pub async fn serve_status(addr: SocketAddr, status: Arc<Mutex<Status>>) -> std::
         )
         .route(
             "/intent",
-            get(move || {
-                let text = intent.lock().ok().and_then(|s| s.intent_text());
+            get(move |uri: axum::http::Uri| {
+                // `?format=json`: the same document as JSON (what `explain --from-sidecar` reads).
+                let json = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                    .any(|(k, v)| k == "format" && v == "json");
+                let text = intent.lock().ok().and_then(|s| {
+                    if json {
+                        s.intent_json()
+                    } else {
+                        s.intent_text()
+                    }
+                });
+                let kind = if json {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
                 async move {
                     match text {
-                        Some(t) => (StatusCode::OK, t),
+                        Some(t) => (StatusCode::OK, [("content-type", kind)], t),
                         None => (
                             StatusCode::SERVICE_UNAVAILABLE,
+                            [("content-type", "text/plain")],
                             "no intent applied yet\n".to_string(),
                         ),
                     }

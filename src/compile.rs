@@ -97,7 +97,7 @@ pub enum Reason {
         field: String,
         value: String,
     },
-    /// An address no router should receive (DESIGN section 2).
+    /// An address no router should receive (docs/design.md section 2).
     Unusable {
         field: String,
         what: &'static str,
@@ -262,7 +262,7 @@ fn not(object: &ObjectRef, prefixes: Vec<IpNet>, reason: Reason) -> Finding {
 }
 
 /// The prefixes of `field` that may be announced; the others (and the values that did not
-/// parse) become findings saying why not. This is where DESIGN section 2's "addresses no router
+/// parse) become findings saying why not. This is where docs/design.md section 2's "addresses no router
 /// should receive" is enforced, for every kind and whichever source read the object. With
 /// `subnet`, each address must also be inside one of the subnet's CIDRs (a pod IP outside its
 /// subnet is a wrong annotation, and announcing it would steal another network's traffic).

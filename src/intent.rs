@@ -14,7 +14,7 @@ use crate::model::{Asn, Family, Kind, Name, Policy, Secret};
 
 pub const API_VERSION: &str = "bgpgen/v1";
 pub const KIND: &str = "Intent";
-const REDACTED: &str = "<redacted>";
+pub const REDACTED: &str = "<redacted>";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

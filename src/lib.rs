@@ -22,6 +22,7 @@ pub mod output;
 pub mod render;
 pub mod route_lookup;
 pub mod routes_file;
+pub mod sidecar_client;
 pub mod snapshot;
 pub mod source;
 pub mod status;

@@ -4,17 +4,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+mod cli;
 
 use bgpgen::compile::compile;
-use bgpgen::diagnostic::Diagnostic;
-use bgpgen::explain::{explain, parse_query};
 use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, SpeakerOptions, resolve};
 use bgpgen::render::{Backend, Rendered, Templates, render};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::manifests;
 use bgpgen::{daemon, diff, output};
+use cli::output::{Format, format_parser, print_diagnostics, summary};
 
 const EXIT_DIFFERENT: u8 = 1;
 const EXIT_INVALID: u8 = 2;
@@ -34,40 +35,60 @@ to which neighbors, and why. It accepts kube-ovn-speaker's flags unchanged.",
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: cli::logging::LogArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Print the intent: neighbors, session options and announced routes with their sources.
     #[command(after_help = "EXAMPLES:
-  bgpgen compile -f examples/ --options examples/speaker-options.yaml
-  kubectl get pods,svc,subnets -A -o yaml | bgpgen compile -f - \\
-      --neighbor-address=10.32.32.254 --neighbor-as=65030 --cluster-as=65000 --node-name=node-1
-  bgpgen compile -f cluster/ --nat-gw-mode --gateway-name=vpc-natgw -o json")]
+  bgpgen compile -f examples/cluster --options examples/speaker-options.yaml
+  bgpgen compile -f examples/cluster \\
+      --options examples/nat-gateway-options.yaml -o json
+  kubectl get pods,services,subnets -A -o yaml | bgpgen compile -f - \\
+      --neighbor-address=10.32.32.254 --neighbor-as=65030 \\
+      --cluster-as=65000 --node-name=node-1 --router-id=10.0.0.11")]
     Compile(CompileArgs),
-    /// Say why a prefix, an IP or an object is (or is not) announced by this speaker.
+    /// Say why a prefix, an IP or an object is (or is not) announced by this speaker. For a
+    /// prefix: the route itself, the routes inside it and the prefixes covering it. Exit 0 when
+    /// announced (or inside an announced prefix), 1 when not or only partly, 2 when invalid.
     #[command(after_help = "EXAMPLES:
-  bgpgen explain -f examples/ --options examples/speaker-options.yaml 10.16.0.12
-  bgpgen explain -f examples/ --options examples/speaker-options.yaml 10.16.0.0/16
-  bgpgen explain -f examples/ --options examples/speaker-options.yaml pod/default/web-0
-  bgpgen explain -f examples/ --options examples/speaker-options.yaml subnet/ovn-default")]
+  bgpgen explain -f examples/cluster \\
+      --options examples/speaker-options.yaml 10.16.0.5
+  bgpgen explain -f examples/cluster \\
+      --options examples/speaker-options.yaml 10.16.0.0/24
+  bgpgen explain -f examples/cluster \\
+      --options examples/speaker-options.yaml pod/edge/edge-0 -o json
+  bgpgen explain --from-sidecar 127.0.0.1:10661 subnet/ovn-default")]
     Explain(ExplainArgs),
     /// Render the daemon configuration: print it (--dry-run), write it (--out DIR), or check that
     /// DIR is up to date (--out DIR --check, exit 1 and a diff when stale).
     #[command(after_help = "EXAMPLES:
-  bgpgen render -f examples/cluster --options examples/speaker-options.yaml --backend frr --dry-run
-  bgpgen render -f examples/cluster --options examples/speaker-options.yaml --backend bird --out /etc/bird --validate
-  bgpgen render -f cluster/ --options speaker.yaml --backend gobgp --out rendered/ --check   # in CI")]
+  bgpgen render -f examples/cluster --options examples/speaker-options.yaml \\
+      --backend frr --dry-run
+  bgpgen render -f examples/cluster --options examples/speaker-options.yaml \\
+      --backend bird --out rendered/ --validate
+  bgpgen render -f examples/cluster --options examples/speaker-options.yaml \\
+      --backend bird --out rendered/ --check    # CI: exit 1 and a diff if stale")]
     Render(RenderArgs),
-    /// Compare two inputs: route changes with their sources, the disruption forecast for the
-    /// daemon, and the unified diff of the rendered files. Exit 1 when they differ.
+    /// Compare two inputs, each with its own options: route, setting and diagnostic changes, the
+    /// disruption forecast for the daemon, and the unified diff of the rendered files. Exit 1
+    /// when they differ.
     #[command(after_help = "EXAMPLES:
-  bgpgen diff --backend frr --from main/cluster --to pr/cluster --options examples/speaker-options.yaml")]
+  bgpgen diff --backend frr --from examples/cluster \\
+      --to examples/cluster --to examples/change/pods.yaml \\
+      --options examples/speaker-options.yaml \\
+      --to-options examples/change/speaker-options.yaml
+  bgpgen diff --backend gobgp --from examples/cluster \\
+      --to examples/cluster --to examples/change/pods.yaml \\
+      --options examples/speaker-options.yaml -o json")]
     Diff(DiffArgs),
     /// Run the pipeline once against a running daemon: compile, render, validate, write, reload,
     /// verify, roll back on refusal. Exit 3 when the daemon refuses or cannot be reached.
     #[command(after_help = "EXAMPLES:
-  bgpgen apply --backend bird -f examples/cluster --options examples/speaker-options.yaml \\
+  bgpgen apply --backend bird -f examples/cluster \\
+      --options examples/speaker-options.yaml \\
       --config-file /etc/bird/bird.conf --bird-socket /run/bird/bird.ctl")]
     Apply(ApplyArgs),
     /// The sidecar: watch the manifests or the cluster, keep the daemon announcing exactly the
@@ -80,9 +101,29 @@ enum Command {
   bgpgen run --backend gobgp --manifests /srv/cluster --options speaker.yaml \\
       --config-file /etc/gobgp/gobgpd.toml --gobgpd-pid-file /run/gobgpd.pid \\
       --gobgp-api unix:///run/gobgp/api.sock
-  bgpgen run --backend bird --spawn --kubeconfig ~/.kube/config --options speaker.yaml \\
-      --config-file /run/bgpgen/bird.conf --bird-socket /run/bgpgen/bird.ctl   # one container")]
+  bgpgen run --backend bird --spawn --kubeconfig ~/.kube/config \\
+      --options speaker.yaml --config-file /run/bgpgen/bird.conf \\
+      --bird-socket /run/bgpgen/bird.ctl    # one container")]
+    #[command(mut_arg("kubeconfig", |a| a
+        .hide(false)
+        .help_heading("Sidecar options")
+        .help("Kubeconfig of the cluster to watch (without --manifests) [default: the in-cluster configuration]")))]
     Run(RunArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = "EXAMPLES:
+  bgpgen completion bash > /etc/bash_completion.d/bgpgen
+  bgpgen completion zsh > \"${fpath[1]}/_bgpgen\"
+  bgpgen completion fish > ~/.config/fish/completions/bgpgen.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (bgpgen.1, bgpgen-SUBCOMMAND.1) into DIR, for packaging.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -267,7 +308,7 @@ struct InputArgs {
     limits: LimitArgs,
 }
 
-/// How much input is read (DESIGN section 9, "input is bounded").
+/// How much input is read (docs/design.md section 9, "input is bounded").
 #[derive(Args, Clone, Copy)]
 struct LimitArgs {
     /// Largest manifest file read, in bytes; a larger one is refused before it is read. JSON
@@ -285,18 +326,13 @@ impl LimitArgs {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Yaml,
-    Json,
-}
-
 #[derive(Args)]
 struct CompileArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    /// Output format: yaml or json (the same document).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "yaml",
+          value_parser = format_parser(&[Format::Yaml, Format::Json], "the intent document"))]
     output: Format,
     /// Print the BGP password instead of <redacted>.
     #[arg(long)]
@@ -307,9 +343,17 @@ struct CompileArgs {
 struct ExplainArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// A prefix (10.16.0.0/16), an IP (10.16.0.5) or KIND/[NAMESPACE/]NAME (pod/default/web-0).
+    /// A prefix (10.16.0.0/16), an IP (10.16.0.5) or KIND/[NAMESPACE/]NAME (pod/default/sample).
     #[arg(value_name = "QUERY")]
     query: String,
+    /// Output format: text, or json/yaml (docs/json-output.md describes the document).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "text",
+          value_parser = format_parser(&[Format::Text, Format::Json, Format::Yaml], "an explanation"))]
+    output: Format,
+    /// Ask a running sidecar instead of reading manifests: its endpoint (--metrics-addr). The
+    /// answer comes from its intent in force: routes, their objects, its diagnostics.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["files", "options"])]
+    from_sidecar: Option<String>,
 }
 
 #[derive(Args)]
@@ -353,15 +397,25 @@ struct RenderArgs {
 
 #[derive(Args)]
 struct DiffArgs {
-    /// The current manifests (file, directory or -).
+    /// The current manifests (file, directory or -; repeatable).
     #[arg(long, value_name = "PATH", required = true)]
     from: Vec<PathBuf>,
-    /// The proposed manifests.
+    /// The proposed manifests (repeatable).
     #[arg(long, value_name = "PATH", required = true)]
     to: Vec<PathBuf>,
-    /// YAML file of speaker options, keyed by flag name; flags win.
+    /// YAML file of speaker options for both sides, keyed by flag name; flags win.
     #[arg(long, value_name = "FILE")]
     options: Option<PathBuf>,
+    /// Speaker options of the --from side (instead of --options).
+    #[arg(long, value_name = "FILE")]
+    from_options: Option<PathBuf>,
+    /// Speaker options of the --to side (instead of --options): preview an options change.
+    #[arg(long, value_name = "FILE")]
+    to_options: Option<PathBuf>,
+    /// Output format: text, or json/yaml (docs/json-output.md describes the document).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "text",
+          value_parser = format_parser(&[Format::Text, Format::Json, Format::Yaml], "a diff"))]
+    output: Format,
     #[command(flatten)]
     speaker: SpeakerArgs,
     #[command(flatten)]
@@ -387,13 +441,17 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::output::set_quiet(cli.log.quiet);
+    let log = cli.log;
     let result = match cli.command {
         Command::Compile(args) => run_compile(args),
-        Command::Explain(args) => run_explain(args),
+        Command::Explain(args) => cli::explain_cmd::run(args),
         Command::Render(args) => run_render(args),
-        Command::Diff(args) => run_diff(args),
-        Command::Apply(args) => run_apply(args),
-        Command::Run(args) => run_sidecar(args),
+        Command::Diff(args) => cli::diff_cmd::run(args),
+        Command::Apply(args) => run_apply(args, &log),
+        Command::Run(args) => run_sidecar(args, &log),
+        Command::Completion { shell } => cli::completion::completion(shell),
+        Command::Man { dir } => cli::completion::man(&dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -413,13 +471,16 @@ fn main() -> ExitCode {
 }
 
 /// Loads manifests and options and compiles them: the shared front half of every command.
+/// The intent's diagnostics are printed on stderr.
 fn load_and_compile(input: &InputArgs) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
-    compile_from(
+    let compiled = compile_from(
         &input.files,
         input.options.as_deref(),
         &input.speaker,
         input.limits,
-    )
+    )?;
+    print_diagnostics(&compiled.2.diagnostics);
+    Ok(compiled)
 }
 
 fn compile_from(
@@ -445,7 +506,6 @@ fn compile_from(
     )
     .map_err(Failure::invalid)?;
     let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
-    print_diagnostics(&intent.diagnostics);
     Ok((snapshot, resolved.options, intent))
 }
 
@@ -454,27 +514,13 @@ fn escape_path(path: &std::path::Path) -> String {
     bgpgen::text::escape(&path.display().to_string()).into_owned()
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic]) {
-    for d in diagnostics {
-        eprintln!("{d}");
-    }
-}
-
 fn run_compile(args: CompileArgs) -> Result<(), Failure> {
     let (_, _, intent) = load_and_compile(&args.input)?;
     let text = match args.output {
-        Format::Yaml => intent.to_yaml(args.show_secrets),
         Format::Json => intent.to_json(args.show_secrets),
+        _ => intent.to_yaml(args.show_secrets),
     };
     print!("{text}");
-    Ok(())
-}
-
-fn run_explain(args: ExplainArgs) -> Result<(), Failure> {
-    let query = parse_query(&args.query).map_err(Failure::invalid)?;
-    let (snapshot, options, intent) = load_and_compile(&args.input)?;
-    let report = explain(&snapshot, &options, &intent, &query).map_err(Failure::invalid)?;
-    print!("{report}");
     Ok(())
 }
 
@@ -498,11 +544,17 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
     print_diagnostics(&real.notes);
     if args.validate {
         match daemon::validate::validate(&real) {
-            Ok(()) => {}
+            Ok(()) => summary(format_args!(
+                "{}: accepted by {}",
+                file_names(&real),
+                checker_name(real.backend)
+            )),
             Err(daemon::validate::ValidateError::Missing { program, package }) => {
-                eprintln!(
-                    "warning: --validate skipped: {program} is not installed (package {package})"
-                );
+                if !cli::output::quiet() {
+                    eprintln!(
+                        "warning: --validate skipped: {program} is not installed (package {package})"
+                    );
+                }
             }
             Err(e) => {
                 return Err(Failure {
@@ -546,6 +598,11 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
             }
         }
         if stale.is_empty() {
+            summary(format_args!(
+                "{}: up to date ({})",
+                escape_path(dir),
+                file_names(&real)
+            ));
             return Ok(());
         }
         print!("{}", mask(&stale, &intent, args.backend.show_secrets));
@@ -556,58 +613,51 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
     }
     output::create_dir(dir)
         .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", escape_path(dir))))?;
+    let (mut wrote, mut kept) = (Vec::new(), Vec::new());
     for f in &real.files {
         let path = dir.join(&f.name);
         if output::read_own(&path).ok().flatten().as_deref() == Some(f.contents.as_str()) {
+            kept.push(f.name.as_str());
             continue;
         }
         output::write_atomic(&path, &f.contents, f.secret)
             .map_err(|e| Failure::invalid(format!("cannot write {}: {e}", escape_path(&path))))?;
+        wrote.push(f.name.as_str());
     }
+    summary(match (wrote.is_empty(), kept.is_empty()) {
+        (false, true) => format!("{}: wrote {}", escape_path(dir), wrote.join(", ")),
+        (false, false) => format!(
+            "{}: wrote {}; {} unchanged",
+            escape_path(dir),
+            wrote.join(", "),
+            kept.join(", ")
+        ),
+        _ => format!(
+            "{}: {} unchanged, nothing written",
+            escape_path(dir),
+            kept.join(", ")
+        ),
+    });
     Ok(())
 }
 
-fn run_diff(args: DiffArgs) -> Result<(), Failure> {
-    let (_, _, from) = compile_from(
-        &args.from,
-        args.options.as_deref(),
-        &args.speaker,
-        args.limits,
-    )?;
-    let (_, _, to) = compile_from(
-        &args.to,
-        args.options.as_deref(),
-        &args.speaker,
-        args.limits,
-    )?;
-    let show = args.backend.show_secrets;
-    let a = render_with(&from, &args.backend, show)?;
-    let b = render_with(&to, &args.backend, show)?;
-    let routes = diff::route_changes(&from, &to);
-    let files = diff::unified(&a, &b);
-    if routes.is_empty() && files.is_empty() && from.hash == to.hash {
-        println!("no changes");
-        return Ok(());
+/// `gobgpd.toml, routes.txt`.
+fn file_names(rendered: &Rendered) -> String {
+    rendered
+        .files
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The daemon's own checker that `--validate` runs.
+fn checker_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Gobgp => "gobgpd -d",
+        Backend::Bird => "bird -p",
+        Backend::Frr => "vtysh -C and bgpd -C",
     }
-    println!("Route changes:");
-    if routes.is_empty() {
-        println!("  (none)");
-    }
-    for line in &routes {
-        println!("  {line}");
-    }
-    println!("\nForecast for {}:", args.backend.backend);
-    for line in diff::forecast(&from, &to, args.backend.backend) {
-        println!("  {line}");
-    }
-    if !files.is_empty() {
-        println!();
-        print!("{files}");
-    }
-    Err(Failure {
-        code: EXIT_DIFFERENT,
-        message: "the inputs differ".to_string(),
-    })
 }
 
 fn merged_args(
@@ -637,14 +687,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         })
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+/// Logging for `run` and `apply`: the level from `--log-level`, `-q`, kube-ovn's `-v N` (on
+/// the command line or in the options file) or `RUST_LOG`.
+fn init_logging(
+    log: &cli::logging::LogArgs,
+    options: Option<&std::path::Path>,
+    speaker: &SpeakerArgs,
+) -> Result<(), Failure> {
+    let merged = merged_args(options, speaker)?;
+    cli::logging::init(log, merged.ignored.verbosity.as_deref()).map_err(Failure::invalid)
 }
 
 fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, Failure> {
@@ -652,8 +703,8 @@ fn parse_duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, F
         .map_err(|e| Failure::invalid(format!("--{flag}: {e}")))
 }
 
-fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
-    init_logging();
+fn run_apply(args: ApplyArgs, log: &cli::logging::LogArgs) -> Result<(), Failure> {
+    init_logging(log, args.input.options.as_deref(), &args.input.speaker)?;
     let snapshot = manifests::load_with(&args.input.files, args.input.limits.limits())
         .map_err(Failure::invalid)?;
     let config = args.drive.agent_config(
@@ -694,8 +745,8 @@ fn run_apply(args: ApplyArgs) -> Result<(), Failure> {
     }
 }
 
-fn run_sidecar(args: RunArgs) -> Result<(), Failure> {
-    init_logging();
+fn run_sidecar(args: RunArgs, log: &cli::logging::LogArgs) -> Result<(), Failure> {
+    init_logging(log, args.options.as_deref(), &args.speaker)?;
     let debounce = parse_duration_flag("debounce", &args.debounce)?;
     let check_interval = parse_duration_flag("check-interval", &args.check_interval)?;
     if check_interval.is_zero() {

@@ -37,8 +37,13 @@ pub enum OptionsError {
     Invalid { flag: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("options file {path}: {message}")]
-    File { path: String, message: String },
+    #[error("options file {path}{}: {message}", at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    File {
+        path: String,
+        /// Line and column of a syntax error, when known.
+        at: Option<(u64, u64)>,
+        message: String,
+    },
     #[error("VpcNatGateway/{gateway} spec.bgpSpeaker.extraArgs: {message}")]
     ExtraArgs { gateway: String, message: String },
 }
@@ -185,13 +190,9 @@ pub struct IgnoredKubeOvnFlags {
     pub grpc_port: Option<String>,
     #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_metrics: Option<String>,
-    /// Kubeconfig for `run` without --manifests [default: in-cluster configuration]; ignored
-    /// when reading manifests.
-    #[arg(
-        long,
-        value_name = "FILE",
-        help_heading = "Speaker options (kube-ovn-speaker compatible)"
-    )]
+    /// Accepted everywhere (kube-ovn-speaker passes it), shown and used only by `run` (without
+    /// --manifests), whose command un-hides it.
+    #[arg(long, value_name = "FILE", hide = true)]
     pub kubeconfig: Option<PathBuf>,
     #[arg(long, hide = true)]
     pub log_perm: Option<String>,
@@ -382,12 +383,20 @@ impl SpeakerArgs {
     pub fn from_options_yaml(path: &str, text: &str) -> Result<SpeakerArgs, OptionsError> {
         let file_err = |message: String| OptionsError::File {
             path: path.to_string(),
+            at: None,
             message,
         };
         let value: serde_json::Value = if text.trim().is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
-            crate::source::yaml::from_str(text).map_err(|e| file_err(e.to_string()))?
+            crate::source::yaml::from_str(text).map_err(|e| {
+                let (at, message) = crate::source::yaml::describe(&e);
+                OptionsError::File {
+                    path: path.to_string(),
+                    at,
+                    message,
+                }
+            })?
         };
         let serde_json::Value::Object(map) = value else {
             return Err(file_err(
@@ -433,7 +442,7 @@ impl SpeakerArgs {
                 }
             }
         }
-        parse_speaker_args(args).map_err(|e| file_err(clap_message(&e)))
+        parse_speaker_args(args).map_err(|e| file_err(options_file_message(&e)))
     }
 }
 
@@ -447,6 +456,30 @@ const LIST_FLAGS: &[&str] = &[
     "allowed-source-ipv6-addresses",
     "neighbor-local-address",
 ];
+
+/// A clap error about an options file, in the file's terms (keys, not `--flags`), with clap's
+/// suggestion for a misspelt key.
+fn options_file_message(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let key = |v: &str| {
+        let v = v.trim_start_matches('-');
+        v.split('=').next().unwrap_or(v).to_string()
+    };
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+    {
+        let unknown = crate::text::clip(&key(arg), crate::text::QUOTE_CHARS);
+        return match e.get(ContextKind::SuggestedArg) {
+            Some(ContextValue::String(s)) => {
+                format!("unknown option `{unknown}` (did you mean `{}`?)", key(s))
+            }
+            _ => format!(
+                "unknown option `{unknown}` (keys are the flag names without `--`, see `bgpgen compile --help`)"
+            ),
+        };
+    }
+    clap_message(e)
+}
 
 /// The first line of a clap error, without its usage block, for embedding in other messages.
 pub fn clap_message(e: &clap::Error) -> String {

@@ -1,6 +1,6 @@
 //! Writing rendered files (`render --out` and every daemon driver): atomically (temp file in the
 //! same directory + rename), keeping the previous version as `<name>.prev`, 0600 when the file
-//! holds a secret, and never through a symlink bgpgen did not create (DESIGN section 9, "files"):
+//! holds a secret, and never through a symlink bgpgen did not create (docs/design.md section 9, "files"):
 //! bgpgen runs as root, and a planted `bird.conf.prev -> /etc/shadow` in the output directory
 //! used to be overwritten through (`std::fs::copy` follows symlinks).
 //!

@@ -205,7 +205,9 @@ fn peer_id(ip: IpAddr) -> String {
 struct Ctx {
     hash: String,
     router_id: String,
-    /// False for 0.0.0.0, which BIRD and FRR are better left to choose themselves.
+    /// False for 0.0.0.0 (a defaulted router ID): no `router id` line, so BIRD picks one of the
+    /// host's addresses; bgpd without zebra has none to pick and, like GoBGP, keeps 0.0.0.0,
+    /// with which no session comes up (the options warning says so).
     router_id_set: bool,
     local_as: u32,
     hold_time: u64,

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::intent::Intent;
 use crate::model::Family;
 
-/// Why the configuration in force may differ from the intent (DESIGN section 9: `/readyz` is 503
+/// Why the configuration in force may differ from the intent (docs/design.md section 9: `/readyz` is 503
 /// while any holds). Session state is not one: it is reported by metrics and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stale {
@@ -153,6 +153,32 @@ impl Status {
         }
         out.push_str(&intent.to_yaml(false));
         Some(out)
+    }
+
+    /// `/intent?format=json`: the intent in force as `compile -o json` prints it (password
+    /// redacted), with a top-level `stale` list (`reason: detail`) while it is not the intent of
+    /// the current input.
+    pub fn intent_json(&self) -> Option<String> {
+        let intent = self.intent.as_ref()?;
+        let mut value = intent.to_json_value(false);
+        if !self.ready()
+            && let serde_json::Value::Object(map) = &mut value
+        {
+            let mut stale: Vec<serde_json::Value> = self
+                .stale
+                .iter()
+                .map(|(why, detail)| format!("{}: {}", why.label(), one_line(detail)).into())
+                .collect();
+            if let Some(hash) = &self.wanted_hash
+                && *hash != intent.hash
+            {
+                stale.push(format!("wanted and not in force: {hash}").into());
+            }
+            map.insert("stale".to_string(), serde_json::Value::Array(stale));
+        }
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        text.push('\n');
+        Some(text)
     }
 
     pub fn metrics(&self) -> String {

@@ -165,7 +165,7 @@ fn eip(i: usize, e: &EipSpec) -> Object {
     object(json!({
         "apiVersion": "kubeovn.io/v1", "kind": "IptablesEIP",
         "metadata": {"name": format!("e{i}"), "labels": labels, "annotations": bgp(e.bgp)},
-        "spec": {"v4ip": format!("172.18.0.{}", e.host % 4), "v6ip": if e.host % 2 == 0 { "fd01::1" } else { "" }},
+        "spec": {"v4ip": format!("172.18.0.{}", e.host % 4), "v6ip": if e.host.is_multiple_of(2) { "fd01::1" } else { "" }},
         "status": {"ready": e.ready},
     }))
 }
@@ -179,7 +179,7 @@ fn node(i: usize) -> Object {
 }
 
 fn gateway(i: usize, asn: u8) -> Object {
-    let neighbors = if asn % 2 == 0 {
+    let neighbors = if asn.is_multiple_of(2) {
         json!(["10.32.32.254"])
     } else {
         json!(["10.32.32.254", "2001:db8::254"])

@@ -14,6 +14,10 @@
 //!
 //! The number of cases of each property is in README.md ("Reliability and security").
 
+#[path = "common/skip.rs"]
+#[allow(dead_code)]
+mod skip;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,10 +41,6 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The password every case uses: long and unlikely, so that finding it anywhere is a leak.
 const PASSWORD: &str = "Zq7-pw-leak-canary";
-
-fn require_daemons() -> bool {
-    std::env::var("BGPGEN_REQUIRE_DAEMONS").as_deref() == Ok("1")
-}
 
 /// Runs `f` on a thread; a panic is re-raised, a run past [`DEADLINE`] fails the case.
 fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -394,13 +394,11 @@ fn check_with_daemons(
         match validate(r) {
             Ok(()) => {}
             Err(ValidateError::Missing { program, .. }) => {
-                if require_daemons() {
-                    return Err(TestCaseError::fail(format!("{program} is not installed")));
-                }
-                eprintln!(
-                    "SKIPPED: daemon check of {}: {program} not installed",
-                    backend.name()
-                );
+                skip::allowed(
+                    &format!("generative: daemon check of {}", backend.name()),
+                    &program,
+                )
+                .map_err(TestCaseError::fail)?;
             }
             Err(e) => {
                 let files: Vec<String> = r

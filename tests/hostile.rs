@@ -296,7 +296,12 @@ fn yaml_errors_do_not_quote_the_lines_around_them() {
     let run = bgpgen(&["compile", "-f", p(dir.path()), "--options", p(&options)]);
     assert_eq!(run.code, 2);
     assert!(!run.stderr.contains("hunter2secret"), "{}", run.stderr);
-    assert!(run.stderr.contains("line"), "{}", run.stderr);
+    // The position is cited instead (FILE:LINE:COLUMN).
+    assert!(
+        run.stderr.contains(&format!("{}:3:", p(&options))),
+        "{}",
+        run.stderr
+    );
 
     // A malformed Secret next to the manifests.
     std::fs::write(

@@ -1,4 +1,4 @@
-//! The shipped image, run the way `yamls/` runs it (DESIGN section 9: the shipped artefacts are
+//! The shipped image, run the way `yamls/` runs it (docs/design.md section 9: the shipped artefacts are
 //! tested as shipped).
 //!
 //! `scripts/image-test` starts a Docker engine if none runs, makes the base image with debootstrap,

@@ -13,8 +13,8 @@
 //! `--spawn` it starts the daemon from the configuration it last applied, so the routes come back
 //! although the source has nothing to say yet (not ready meanwhile).
 //!
-//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones skip
-//! the test with a SKIPPED message, or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones fail
+//! the test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 

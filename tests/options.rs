@@ -1,4 +1,4 @@
-//! Speaker options (DESIGN section 3): kube-ovn-speaker compatible flags, defaults, ranges and
+//! Speaker options (docs/design.md section 3): kube-ovn-speaker compatible flags, defaults, ranges and
 //! validation, the `--options` YAML file and the NAT gateway's `spec.bgpSpeaker`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -415,7 +415,7 @@ fn graceful_restart_time_4096s_rejected_when_on() {
 
 #[test]
 fn graceful_restart_time_sub_second_rejected_when_on() {
-    // DESIGN: 1s..4095s; a restart time below one second would be sent as 0.
+    // docs/design.md: 1s..4095s; a restart time below one second would be sent as 0.
     invalid(
         &["--graceful-restart", "--graceful-restart-time=500ms"],
         "graceful-restart-time",
@@ -1065,7 +1065,7 @@ fn options_file_unknown_key() {
     let e =
         SpeakerArgs::from_options_yaml("/etc/bgpgen/opts.yaml", "cluster-as: 1\nbogus-key: 3\n")
             .unwrap_err();
-    let OptionsError::File { path, message } = &e else {
+    let OptionsError::File { path, message, .. } = &e else {
         panic!("expected File, got {e:?}")
     };
     assert_eq!(path, "/etc/bgpgen/opts.yaml");
@@ -1081,7 +1081,7 @@ fn options_file_unknown_key() {
 fn options_file_not_a_mapping() {
     for text in ["- cluster-as\n- 65000\n", "just text\n", "42\n"] {
         let e = SpeakerArgs::from_options_yaml("list.yaml", text).unwrap_err();
-        let OptionsError::File { path, message } = &e else {
+        let OptionsError::File { path, message, .. } = &e else {
             panic!("{text:?}: expected File, got {e:?}")
         };
         assert_eq!(path, "list.yaml");
@@ -1089,7 +1089,7 @@ fn options_file_not_a_mapping() {
     }
     let e = SpeakerArgs::from_options_yaml("bad.yaml", "cluster-as: [1\n").unwrap_err();
     assert!(
-        matches!(&e, OptionsError::File { path, .. } if path == "bad.yaml"),
+        matches!(&e, OptionsError::File { path, at: Some((1, 13)), .. } if path == "bad.yaml"),
         "{e:?}"
     );
     let e = SpeakerArgs::from_options_yaml("nested.yaml", "cluster-as:\n  value: 1\n").unwrap_err();

@@ -1,4 +1,4 @@
-//! Every row and bullet of DESIGN section 2 (announcement rules), asserting the exact routes
+//! Every row and bullet of docs/design.md section 2 (announcement rules), asserting the exact routes
 //! (prefix, family, sources) and diagnostics the compiler produces.
 
 use bgpgen::compile::compile;
@@ -600,7 +600,7 @@ fn pods_are_announced_exactly_while_kube_ovn_considers_them_alive() {
     assert!(routes(&compile_extra(&yaml, &[])).is_empty());
 }
 
-// ---- Addresses no router should receive (DESIGN section 2) ----
+// ---- Addresses no router should receive (docs/design.md section 2) ----
 
 /// The routes and the warnings of a manifest.
 fn routes_and_warnings(yaml: &str, extra: &[&str]) -> (Vec<String>, Vec<String>) {
@@ -1327,7 +1327,7 @@ fn routes_are_sorted_by_family_then_prefix() {
     );
 }
 
-// ---- explain: the "why not" cases of DESIGN section 5 ----
+// ---- explain: the "why not" cases of docs/design.md section 5 ----
 
 fn explain_text(yaml: &str, args: &[&str], query: &str) -> String {
     let snapshot = load_texts([("test.yaml", yaml)]).unwrap();
@@ -1421,7 +1421,7 @@ fn explain_says_why_not() {
         ),
         (
             "10.99.0.1",
-            "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix\n",
+            "10.99.0.1/32 (ipv4-unicast): not announced\n  no object in the input has this address or prefix, or one inside or covering it\n",
         ),
     ];
     for (query, expected) in cases {

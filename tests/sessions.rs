@@ -3,8 +3,8 @@
 //! which then holds exactly the intent's announced prefixes, each with the speaker's session
 //! address as next hop.
 //!
-//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones skip
-//! the test with a SKIPPED message, or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! Needs root, `ip`, gobgpd and gobgp (the upstream), plus the backend's daemon. Missing ones fail
+//! the test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 
@@ -265,7 +265,7 @@ fn adj_in(upstream: &netns::Gobgp, speaker: &str) -> Result<BTreeMap<IpNet, Vec<
     Ok(out)
 }
 
-/// The attributes every daemon must send for the lab's eBGP sessions (DESIGN section 2):
+/// The attributes every daemon must send for the lab's eBGP sessions (docs/design.md section 2):
 /// ORIGIN IGP, AS path of the speaker's AS alone, the session's address as next hop, MED 0 (FRR's
 /// `network` always sets it, so the others send it too), no LOCAL_PREF (eBGP), no communities.
 fn expected_attrs(prefix: &IpNet) -> Attrs {

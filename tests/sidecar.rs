@@ -23,8 +23,8 @@
 //! 10. bgpgen with `--withdraw-on-exit`, SIGTERM: routes withdrawn, sessions kept.
 //!
 //! Needs root, `ip`, python3 (to read the HTTP endpoint inside the namespace), gobgpd and gobgp,
-//! and the backend's daemon and control tools. Missing ones skip the test with a SKIPPED message,
-//! or fail it when BGPGEN_REQUIRE_DAEMONS=1.
+//! and the backend's daemon and control tools. Missing ones fail the test, or skip
+//! it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 

@@ -12,8 +12,8 @@
 //!    change: the new password reaches the rendered configuration within seconds;
 //! 4. SIGTERM: bgpgen exits (it used to hang with the FIFO present).
 //!
-//! Needs root, `ip`, python3, gobgpd/gobgp and the backend's daemon; skipped visibly otherwise,
-//! failed when BGPGEN_REQUIRE_DAEMONS=1.
+//! Needs root, `ip`, python3, gobgpd/gobgp and the backend's daemon; missing ones fail the
+//! test, or skip it visibly with BGPGEN_ALLOW_SKIP=1 (tests/common/skip.rs).
 
 mod common;
 

@@ -267,7 +267,7 @@ fn split_run_args(what: &str, args: &[String]) -> (Vec<(String, Option<String>)>
     (run, speaker)
 }
 
-/// The directory of gobgpd's API socket: `--gobgp-api` must be `unix:///ABSOLUTE/PATH` (DESIGN
+/// The directory of gobgpd's API socket: `--gobgp-api` must be `unix:///ABSOLUTE/PATH` (docs/design.md
 /// section 9: no daemon control channel on TCP, where every process of a host-network node could
 /// reach it).
 fn gobgp_api_socket_dir<'a>(what: &str, api: &'a str) -> &'a Path {
@@ -987,7 +987,7 @@ fn kube_ovn_master_chart_speaker_container_compiles() {
     );
 }
 
-/// The Dockerfile builds with no container registry (DESIGN section 9): no `# syntax=` line (it
+/// The Dockerfile builds with no container registry (docs/design.md section 9): no `# syntax=` line (it
 /// makes BuildKit fetch a frontend image), and every `FROM` is a build argument or an earlier
 /// stage, the arguments defaulting to the image `scripts/image-base` makes.
 #[test]

@@ -124,7 +124,7 @@ fn session_lines(text: &str) -> (BTreeSet<String>, BTreeMap<String, BTreeSet<Str
 
 /// Neighbors whose session settings changed between two configurations: FRR applies new timers,
 /// passwords or graceful-restart settings only when a session is next established, so these
-/// sessions are reset (DESIGN: a session option change is a session reset, as `diff` forecasts).
+/// sessions are reset (docs/design.md: a session option change is a session reset, as `diff` forecasts).
 pub fn neighbors_to_reset(old: &str, new: &str) -> Vec<String> {
     let (old_global, old_n) = session_lines(old);
     let (new_global, new_n) = session_lines(new);

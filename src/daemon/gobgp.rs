@@ -1,5 +1,5 @@
 //! The GoBGP driver. `gobgpd.toml` stays the daemon's startup file and the reviewable artefact,
-//! but SIGHUP alone is not reliable (DESIGN: only the first changed neighbor is applied, `[global]`
+//! but SIGHUP alone is not reliable (docs/design.md: only the first changed neighbor is applied, `[global]`
 //! never is), so after every reload the driver compares the daemon's peers with the intent through
 //! the gRPC API and fixes the difference, and it pushes routes through the API as a diff against
 //! the RIB: one changed pod is one path sent, whatever the size of the table.

@@ -2,7 +2,7 @@
 //!
 //! GoBGP cannot originate routes from its TOML file, so the GoBGP backend pushes `routes.txt`
 //! through this API, as a diff against what gobgpd already holds, and repairs the neighbors that a
-//! SIGHUP reload did not apply (DESIGN, "Reload pitfalls"). The protocol buffers are bgpgen's own
+//! SIGHUP reload did not apply (docs/design.md, "Reload pitfalls"). The protocol buffers are bgpgen's own
 //! minimal, wire-compatible subset of the upstream API (`proto/gobgp.proto`, compiled by
 //! `build.rs` with protox); nothing of the generated code leaks out of this module.
 //!

@@ -276,6 +276,10 @@ fn spawn_here(spawn: &Spawn) -> io::Result<Child> {
     command
         .args(&spawn.args)
         .stdin(Stdio::null())
+        // Piped, so that bgpgen relays each line marked with the daemon's name
+        // ([`relay_output`]) instead of mixing unmarked lines into its own log.
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         // Its own process group: a terminal's Ctrl-C reaches bgpgen only, which then stops the
         // daemon the way the configuration asks (withdraw first, or keep the peers' routes).
         .process_group(0);
@@ -303,6 +307,52 @@ fn spawn_here(spawn: &Spawn) -> io::Result<Child> {
         });
     }
     command.spawn()
+}
+
+/// At most this many characters of one line of a daemon's output are logged.
+const OUTPUT_LINE_CHARS: usize = 2000;
+
+/// Relays the child's stdout and stderr line by line into bgpgen's log, each line one event
+/// marked `daemon=NAME stream=stdout|stderr` (so `--log-format json` keeps them structured and
+/// a reader can tell them from bgpgen's own lines). One thread per stream, ending at EOF (the
+/// daemon exited); reading continuously, so the daemon never blocks on a full pipe.
+pub fn relay_output(child: &mut Child, daemon: &'static str) {
+    fn relay(
+        stream: impl std::io::Read + Send + 'static,
+        daemon: &'static str,
+        name: &'static str,
+    ) {
+        let spawned = std::thread::Builder::new()
+            .name(format!("{daemon}-{name}"))
+            .spawn(move || {
+                use std::io::BufRead as _;
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let text = String::from_utf8_lossy(&line);
+                            let text = text.trim_end();
+                            if !text.is_empty() {
+                                let text = crate::text::clip(text, OUTPUT_LINE_CHARS);
+                                tracing::info!(target: "bgpgen::daemon::output", daemon, stream = name, "{text}");
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(daemon, stream = name, error = %e, "cannot relay the daemon's output");
+        }
+    }
+    if let Some(out) = child.stdout.take() {
+        relay(out, daemon, "stdout");
+    }
+    if let Some(err) = child.stderr.take() {
+        relay(err, daemon, "stderr");
+    }
 }
 
 /// Starts `spawn` as a child that receives SIGKILL when bgpgen exits, however it exits (the

@@ -1,5 +1,5 @@
 //! `run --spawn`: bgpgen starts the routing daemon itself, in the foreground as its child, with the
-//! flags of DESIGN section 6, and owns its lifecycle (DESIGN section 9):
+//! flags of docs/design.md section 6, and owns its lifecycle (docs/design.md section 9):
 //!
 //! - the daemon dies with bgpgen, however bgpgen exits ([`process::spawn_tied`]: SIGKILL, which
 //!   closes the sessions without a NOTIFICATION, so peers with graceful restart keep the routes
@@ -321,7 +321,7 @@ impl Supervisor {
             program: program.clone(),
             args,
         });
-        let child = match result {
+        let mut child = match result {
             Ok(child) => child,
             Err(e) => {
                 let message = format!("cannot start {program}: {e}");
@@ -329,6 +329,7 @@ impl Supervisor {
                 return Err(e);
             }
         };
+        process::relay_output(&mut child, self.backend.name());
         let pid = child.id();
         if self.backend == Backend::Gobgp
             && let Err(e) = std::fs::write(self.pid_file(), format!("{pid}\n"))

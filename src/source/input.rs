@@ -1,4 +1,4 @@
-//! Reading input files boundedly (DESIGN section 9, "input is bounded"): only regular files are
+//! Reading input files boundedly (docs/design.md section 9, "input is bounded"): only regular files are
 //! read, never a FIFO, device or socket (a FIFO named `*.yaml` used to stop the sidecar for
 //! good, `-f /dev/zero` grew until the address space ran out), and never more than a limit,
 //! checked before the file is read whole. Files are opened with `O_NONBLOCK` and checked with

@@ -53,8 +53,15 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not valid YAML: {}", text::escape(file), text::message(message))]
-    Syntax { file: String, message: String },
+    #[error("{}{}: not valid {}: {}", text::escape(file), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default(), if *json { "JSON" } else { "YAML" }, text::message(message))]
+    Syntax {
+        file: String,
+        /// JSON (by name or first character) rather than YAML.
+        json: bool,
+        /// Line and column in the file, when known.
+        at: Option<(u64, u64)>,
+        message: String,
+    },
     #[error("{location}: {}", text::message(message))]
     Document { location: Location, message: String },
     #[error("{location}: {}: {error}", text::escape(object))]
@@ -212,6 +219,40 @@ pub fn load_with(paths: &[PathBuf], limits: Limits) -> Result<Snapshot, LoadErro
     Ok(snapshot)
 }
 
+/// A JSON syntax error of `file`, cited by line and column; `what` says where inside the file
+/// (`items[3]: `), when the error's position is relative to that part.
+fn json_syntax(file: &str, what: &str, e: &serde_json::Error) -> LoadError {
+    let (message, at) = json_message(e);
+    LoadError::Syntax {
+        file: file.to_string(),
+        json: true,
+        at: if what.is_empty() { at } else { None },
+        message: format!("{what}{message}"),
+    }
+}
+
+/// serde_json's message without its ` at line L column C` suffix, and that position.
+fn json_message(e: &serde_json::Error) -> (String, Option<(u64, u64)>) {
+    let full = e.to_string();
+    if e.line() == 0 {
+        return (full, None);
+    }
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    (message, Some((e.line() as u64, e.column() as u64)))
+}
+
+/// A YAML syntax error of `file`, cited by line and column.
+fn yaml_syntax(file: &str, e: &crate::source::yaml::Error) -> LoadError {
+    let (at, message) = crate::source::yaml::describe(e);
+    LoadError::Syntax {
+        file: file.to_string(),
+        json: false,
+        at,
+        message,
+    }
+}
+
 /// A file as read: its text, or, for a JSON file too large to hold, the open file to stream it
 /// from (never read whole).
 #[derive(Debug)]
@@ -363,6 +404,8 @@ fn stream_documents(name: &str, file: &std::fs::File) -> Result<Vec<ParsedDoc>, 
 fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError> {
     let syntax = |message: String| LoadError::Syntax {
         file: name.to_string(),
+        json: true,
+        at: None,
         message,
     };
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -378,8 +421,16 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
                 match serde_json::from_slice::<Option<AnyObject>>(bytes) {
                     Ok(item) => objects.extend(item.and_then(|o| fast_convert(o, Some(i)))),
                     Err(_) => {
-                        let value = serde_json::from_slice::<Checked>(bytes)
-                            .map_err(|e| format!("invalid JSON in items[{i}]: {e}"))?;
+                        let value = serde_json::from_slice::<Checked>(bytes).map_err(|e| {
+                            match json_message(&e) {
+                                (m, Some((line, column))) => {
+                                    format!(
+                                        "items[{i}]: {m} (line {line}, column {column} of the item)"
+                                    )
+                                }
+                                (m, None) => format!("items[{i}]: {m}"),
+                            }
+                        })?;
                         if let Some(result) = convert_checked(&value) {
                             objects.push(Parsed {
                                 item: Some(i),
@@ -421,7 +472,7 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
         }
         Err(e) => {
             return Err(syntax(format!(
-                "invalid JSON: {e} (a JSON file above {} MiB is read as a stream and must hold one object, e.g. a List)",
+                "{e} (a JSON file above {} MiB is read as a stream and must hold one object, e.g. a List)",
                 STREAM_ABOVE >> 20
             )));
         }
@@ -446,8 +497,7 @@ fn stream_list(name: &str, file: &std::fs::File) -> Result<ParsedDoc, LoadError>
     }
     // Not a List (its `items`, if any, are not objects of the cluster): the rest is small, as the
     // splitter bounds it, and is read the ordinary way.
-    let text = String::from_utf8(skeleton)
-        .map_err(|_| syntax("invalid JSON: not UTF-8 text".to_string()))?;
+    let text = String::from_utf8(skeleton).map_err(|_| syntax("not UTF-8 text".to_string()))?;
     parse_documents(name, &text).map(|mut docs| docs.pop().unwrap_or_default())
 }
 
@@ -754,17 +804,11 @@ fn parse_with<D: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<Ve
     if is_json(name, text) {
         let mut out = Vec::new();
         for v in serde_json::Deserializer::from_str(text).into_iter::<D>() {
-            out.push(v.map_err(|e| LoadError::Syntax {
-                file: name.to_string(),
-                message: format!("invalid JSON: {e}"),
-            })?);
+            out.push(v.map_err(|e| json_syntax(name, "", &e))?);
         }
         return Ok(out);
     }
-    crate::source::yaml::documents(text).map_err(|e| LoadError::Syntax {
-        file: name.to_string(),
-        message: e.to_string(),
-    })
+    crate::source::yaml::documents(text).map_err(|e| yaml_syntax(name, &e))
 }
 
 /// One document read by the fast reader: straight into lean records, items converted as they
@@ -1326,11 +1370,11 @@ mod tests {
             ),
             (
                 r#"{"kind":"List","items":[{"apiVersion":"v1",}]}"#,
-                "b.json: not valid YAML: invalid JSON in items[0]: trailing comma at line 1 column 20",
+                "b.json: not valid JSON: items[0]: trailing comma (line 1, column 20 of the item)",
             ),
             (
                 "[1, 2]",
-                "b.json: not valid YAML: invalid JSON: not a single JSON object (a JSON file above 16 MiB is read as a stream and must hold one object, e.g. a List)",
+                "b.json: not valid JSON: not a single JSON object (a JSON file above 16 MiB is read as a stream and must hold one object, e.g. a List)",
             ),
             // A repeated key in an item, in the List, in a document that is not a List.
             (
@@ -1339,7 +1383,7 @@ mod tests {
             ),
             (
                 r#"{"kind":"List","items":[],"kind":"List"}"#,
-                "b.json: not valid YAML: duplicate key \"kind\"",
+                "b.json: not valid JSON: duplicate key \"kind\"",
             ),
         ] {
             let path = dir.path().join("b.json");

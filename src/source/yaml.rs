@@ -55,3 +55,44 @@ pub fn to_string<T: Serialize>(value: &T) -> String {
     }
     text
 }
+
+/// serde-saphyr's user-facing messages, with the ones that speak to a programmer (which
+/// parser option to set) reworded for the person who wrote the file.
+struct Messages;
+
+impl serde_saphyr::MessageFormatter for Messages {
+    fn format_message<'a>(&self, err: &'a Error) -> std::borrow::Cow<'a, str> {
+        match err {
+            Error::DuplicateMappingKey { key: Some(k), .. } => std::borrow::Cow::Owned(format!(
+                "key {} appears twice in one mapping (a key may appear once: readers disagree on which value wins)",
+                crate::text::quote(k)
+            )),
+            Error::DuplicateMappingKey { key: None, .. } => std::borrow::Cow::Borrowed(
+                "a key appears twice in one mapping (a key may appear once: readers disagree on which value wins)",
+            ),
+            other => serde_saphyr::MessageFormatter::format_message(
+                &serde_saphyr::UserMessageFormatter,
+                other,
+            ),
+        }
+    }
+}
+
+/// An error as `(line, column)` (1-based, when known) and the message without its location, so
+/// that the caller can cite `FILE:LINE:COLUMN:`.
+pub fn describe(err: &Error) -> (Option<(u64, u64)>, String) {
+    let at = err
+        .location()
+        .filter(|l| l.line() > 0)
+        .map(|l| (l.line(), l.column()));
+    let message = serde_saphyr::MessageFormatter::format_message(&Messages, err).into_owned();
+    (at, message)
+}
+
+/// `FILE:LINE:COLUMN: message` (or `FILE: message` without a location).
+pub fn cite(file: &str, err: &Error) -> String {
+    match describe(err) {
+        (Some((line, column)), message) => format!("{file}:{line}:{column}: {message}"),
+        (None, message) => format!("{file}: {message}"),
+    }
+}

@@ -4,3 +4,4 @@
 pub mod apiserver;
 pub mod kubeovn;
 pub mod netns;
+pub mod skip;

@@ -88,14 +88,12 @@ pub fn run_bgpgen(bin: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// Set to 1 to turn a missing daemon (or not being root) into a failure instead of a skip.
-pub const REQUIRE_ENV: &str = "BGPGEN_REQUIRE_DAEMONS";
 /// Set to 1 to keep the lab's temp dir (configs, logs) after the test.
 pub const KEEP_ENV: &str = "BGPGEN_KEEP_LAB";
 
 /// Whether `test` can run: we are root and every program in `needed` exists (absolute path, or
-/// found on PATH). Otherwise it panics when `BGPGEN_REQUIRE_DAEMONS=1` and prints a loud SKIPPED
-/// message on stderr and returns false when not.
+/// found on PATH). Otherwise [`super::skip::skip`] decides: a failure, or (with
+/// `BGPGEN_ALLOW_SKIP=1`) a SKIPPED line on the terminal and false.
 pub fn prerequisites(test: &str, needed: &[&str]) -> bool {
     let mut missing = Vec::new();
     if !is_root() {
@@ -109,13 +107,7 @@ pub fn prerequisites(test: &str, needed: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let message = format!("{test}: missing {}", missing.join(", "));
-    if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
-        panic!("{message} and {REQUIRE_ENV}=1");
-    }
-    eprintln!(
-        "\n**********\nSKIPPED: {message}. Set {REQUIRE_ENV}=1 to make this a failure.\n**********\n"
-    );
+    super::skip::skip(test, &missing.join(", "));
     false
 }
 
@@ -750,10 +742,10 @@ impl Drop for Lab {
                 eprintln!("warning: could not delete network namespace {ns}");
             }
         }
-        if let Some(dir) = self.dir.take() {
-            if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
-                eprintln!("{KEEP_ENV}=1: lab files kept in {}", dir.keep().display());
-            }
+        if let Some(dir) = self.dir.take()
+            && std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
+        {
+            eprintln!("{KEEP_ENV}=1: lab files kept in {}", dir.keep().display());
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct Spec {
 }
 
 impl Default for Spec {
-    /// The size DESIGN section 8 budgets for.
+    /// The size docs/design.md section 8 budgets for.
     fn default() -> Spec {
         Spec {
             nodes: 1_000,
