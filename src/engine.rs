@@ -148,6 +148,48 @@ impl Delta {
         paths
     }
 
+    /// Brings `intent` (the intent this delta starts from) to the one it ends at, whose hash is
+    /// `hash`: the routes and diagnostics it names are replaced in place (binary search; no copy
+    /// of the other routes), so the intent in force follows the engine at the cost of the change.
+    /// A [`Delta::session`] change (speaker, BGP settings, neighbors) is not in it: take the
+    /// whole [`Engine::intent`] then.
+    pub fn apply_to(&self, intent: &mut Intent, hash: &str) {
+        let find = |routes: &Vec<Route>, r: &Route| {
+            routes.binary_search_by(|x| (x.family, x.prefix).cmp(&(r.family, r.prefix)))
+        };
+        for r in &self.removed {
+            if let Ok(i) = find(&intent.routes, r) {
+                intent.routes.remove(i);
+            }
+        }
+        for RouteChange { after, .. } in &self.changed {
+            match find(&intent.routes, after) {
+                Ok(i) => intent.routes[i] = after.clone(),
+                Err(i) => intent.routes.insert(i, after.clone()),
+            }
+        }
+        for r in &self.added {
+            match find(&intent.routes, r) {
+                Ok(i) => intent.routes[i] = r.clone(),
+                Err(i) => intent.routes.insert(i, r.clone()),
+            }
+        }
+        let find = |diagnostics: &Vec<Diagnostic>, d: &Diagnostic| {
+            diagnostics.binary_search_by(|x| intent::diagnostic_order(x, d))
+        };
+        for d in &self.diagnostics_removed {
+            if let Ok(i) = find(&intent.diagnostics, d) {
+                intent.diagnostics.remove(i);
+            }
+        }
+        for d in &self.diagnostics_added {
+            if let Err(i) = find(&intent.diagnostics, d) {
+                intent.diagnostics.insert(i, d.clone());
+            }
+        }
+        intent.hash = hash.to_string();
+    }
+
     /// This delta followed by `later`, as one delta (a route added then removed is in neither).
     pub fn merge(&mut self, later: Delta) {
         let mut routes: BTreeMap<(Family, IpNet), (Option<Route>, Option<Route>)> = BTreeMap::new();

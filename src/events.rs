@@ -44,8 +44,16 @@ fn parse_object(object: &str) -> Option<(Kind, Option<String>, String)> {
 
 /// The Events the intent's warnings call for (pure: which diagnostics, which reason).
 pub fn events_for(intent: &Intent, snapshot: &Snapshot) -> Vec<PendingEvent> {
-    intent
-        .diagnostics
+    events_for_diagnostics(&intent.diagnostics, snapshot)
+}
+
+/// The Events that `diagnostics` call for (an apply of a route delta: the diagnostics that
+/// appeared).
+pub fn events_for_diagnostics(
+    diagnostics: &[Diagnostic],
+    snapshot: &Snapshot,
+) -> Vec<PendingEvent> {
+    diagnostics
         .iter()
         .filter(|d: &&Diagnostic| d.level == Level::Warning)
         .filter_map(|d| {

@@ -529,6 +529,13 @@ fn run(
         prop_assert_eq!(intent.to_json(true), oracle.to_json(true));
         prop_assert_eq!(&intent, &oracle);
         check_delta(&previous, &delta, &oracle)?;
+        // The sidecar's intent in force follows the deltas in place (a session change is
+        // applied whole instead).
+        if !delta.session {
+            let mut followed = previous.clone();
+            delta.apply_to(&mut followed, engine.hash());
+            prop_assert_eq!(&followed, &oracle, "intent in force after the delta");
+        }
         previous = oracle;
     }
     Ok(())

@@ -279,10 +279,23 @@ impl Source {
             Ok(None) => panic!("the source's channel closed\nhistory:\n{}", self.history()),
             Ok(Some(e)) => e,
         };
+        // The source sends what changed; the tests look at the state it describes.
+        let event = match event {
+            SourceEvent::Changes(changes) => {
+                let mut state = self
+                    .last
+                    .clone()
+                    .unwrap_or_else(|| Snapshot::new(bgpgen::snapshot::Origin::Cluster));
+                changes.apply_to(&mut state);
+                SourceEvent::Snapshot(std::sync::Arc::new(state))
+            }
+            e => e,
+        };
         let seen = match &event {
             SourceEvent::Snapshot(s) => Seen::Snapshot(routes_of(s, &self.args)),
             SourceEvent::Up(up) => Seen::Up(*up),
             SourceEvent::Invalid(m) => Seen::Invalid(m.clone()),
+            SourceEvent::Changes(_) => unreachable!("folded into a snapshot above"),
         };
         self.log.push((self.started.elapsed(), seen));
         if let SourceEvent::Snapshot(s) = &event {
