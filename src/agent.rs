@@ -17,7 +17,7 @@ use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
 use crate::daemon::frr::FrrDriver;
 use crate::daemon::gobgp::GobgpDriver;
 use crate::daemon::supervisor::{Phase, StopMode, Supervisor};
-use crate::engine::{Delta, Engine, Event};
+use crate::engine::{Delta, Engine};
 use crate::intent::Intent;
 use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
 use crate::render::{Backend, RenderError, Templates, render};
@@ -188,44 +188,6 @@ fn owned(snapshot: Arc<Snapshot>) -> Snapshot {
     Arc::try_unwrap(snapshot).unwrap_or_else(|shared| (*shared).clone())
 }
 
-/// A whole snapshot as engine events: every kind relisted (the engine recomputes only the
-/// objects that differ from those it holds).
-fn relist_all(snapshot: Snapshot) -> Vec<Event> {
-    use crate::model::Kind;
-    use crate::snapshot::Object;
-    let Snapshot {
-        nodes,
-        pods,
-        services,
-        subnets,
-        eips,
-        gateways,
-        input_warnings,
-        ..
-    } = snapshot;
-    vec![
-        Event::Relist(Kind::Node, nodes.into_values().map(Object::Node).collect()),
-        Event::Relist(
-            Kind::Subnet,
-            subnets.into_values().map(Object::Subnet).collect(),
-        ),
-        Event::Relist(Kind::Pod, pods.into_values().map(Object::Pod).collect()),
-        Event::Relist(
-            Kind::Service,
-            services.into_values().map(Object::Service).collect(),
-        ),
-        Event::Relist(
-            Kind::IptablesEip,
-            eips.into_values().map(Object::Eip).collect(),
-        ),
-        Event::Relist(
-            Kind::VpcNatGateway,
-            gateways.into_values().map(Object::Gateway).collect(),
-        ),
-        Event::InputWarnings(input_warnings),
-    ]
-}
-
 /// The object `reference` names in `snapshot`, if held.
 fn held(
     snapshot: &Snapshot,
@@ -290,9 +252,13 @@ fn withdrawn(intent: &Intent) -> Intent {
 
 /// How long a refused snapshot waits before it is tried again (a new snapshot is tried at once).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
-/// How long after a route delta the daemon files are written whole (then at most once per this
-/// under steady change): the daemon already runs the delta, the files are for its next start
-/// and for review, and rendering them costs O(routes) where the delta costs O(change).
+/// After route deltas the daemon files are written whole (for the daemon's next start, a crash
+/// of bgpgen included, and for review; the daemon already runs the deltas), right after the
+/// delta when the last write is long enough ago, else later: writing them costs O(routes) where
+/// a delta costs O(change), so under steady change they are written at most once per this many
+/// times the last write took (at most 1/50 of the time spent writing files), and at most
+/// [`FILE_SYNC`] apart.
+const FILE_COST_SHARE: u32 = 50;
 const FILE_SYNC: Duration = Duration::from_secs(5);
 /// `--spawn` with a configuration on disk: how long the daemon waits for the source's first
 /// snapshot before it starts from the file (the start is then redone at once if the snapshot
@@ -341,7 +307,9 @@ struct Agent {
     in_sync: bool,
     /// The daemon files on disk are behind the intent in force (route deltas were applied
     /// without rendering them), and when they are written.
-    files_due: Option<Instant>,
+    files_due: Option<tokio::time::Instant>,
+    /// The last write of the files after deltas, and how long it took ([`FILE_COST_SHARE`]).
+    files_written: Option<(tokio::time::Instant, Duration)>,
     /// A refused apply is tried again after a while (a template or the daemon may be fixed in
     /// the meantime), not on every check, so a persistent error does not flood the logs.
     retry: Option<Instant>,
@@ -406,7 +374,7 @@ impl Agent {
         });
         match (&mut self.engine, state) {
             (Some(engine), State::Snapshot(snapshot)) => {
-                let delta = engine.apply_all(relist_all(owned(snapshot)));
+                let delta = engine.apply_all(crate::engine::relist_all(owned(snapshot)));
                 self.unapplied.merge(delta);
             }
             (Some(engine), State::Changes(changes)) => {
@@ -455,7 +423,10 @@ impl Agent {
         match &mut self.engine {
             Some(engine) => {
                 if *engine.options() != resolved.options || engine.prior() != resolved.diagnostics {
-                    let delta = engine.set_options(resolved.options, resolved.diagnostics);
+                    let mut delta = engine.set_options(resolved.options, resolved.diagnostics);
+                    // Options are rare to change and some (the password) are not in the
+                    // header's digest: the daemon files are rendered and applied whole.
+                    delta.session = true;
                     self.unapplied.merge(delta);
                 }
             }
@@ -603,7 +574,11 @@ impl Agent {
             self.pending = true;
             self.retry = None;
         }
-        if self.files_due.is_some_and(|due| Instant::now() >= due) && !self.pending {
+        if self
+            .files_due
+            .is_some_and(|due| tokio::time::Instant::now() >= due)
+            && !self.pending
+        {
             self.write_files();
         }
         if let Some(sup) = &mut self.supervisor {
@@ -687,6 +662,7 @@ impl Agent {
         let Some(engine) = &self.engine else {
             return;
         };
+        let started = tokio::time::Instant::now();
         let intent = engine.intent();
         let written = render(&intent, self.config.backend, &self.templates, true)
             .map_err(PipelineError::from)
@@ -699,10 +675,13 @@ impl Agent {
                 .map_err(PipelineError::from)
             });
         match written {
-            Ok(()) => tracing::debug!(hash = %intent.hash, "daemon files written"),
+            Ok(()) => {
+                self.files_written = Some((started, started.elapsed()));
+                tracing::debug!(hash = %intent.hash, "daemon files written");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "writing the daemon files failed; retrying");
-                self.files_due = Some(Instant::now() + FILE_SYNC);
+                self.files_due = Some(tokio::time::Instant::now() + FILE_SYNC);
             }
         }
         release_freed_memory();
@@ -756,6 +735,13 @@ impl Agent {
             match result {
                 Some(Ok(outcome)) => {
                     self.delta_applied(delta, outcome, started);
+                    if self
+                        .files_due
+                        .is_some_and(|due| due <= tokio::time::Instant::now())
+                    {
+                        // After a quiet spell: the daemon has the change, now the files.
+                        self.write_files();
+                    }
                     release_freed_memory();
                     return;
                 }
@@ -794,7 +780,12 @@ impl Agent {
         self.last_failure = None;
         self.failed_checks = 0;
         if !delta.is_empty() {
-            self.files_due.get_or_insert(Instant::now() + FILE_SYNC);
+            let now = tokio::time::Instant::now();
+            let due = match self.files_written {
+                Some((at, took)) => (at + (took * FILE_COST_SHARE).min(FILE_SYNC)).max(now),
+                None => now,
+            };
+            self.files_due = Some(self.files_due.map_or(due, |d| d.min(due)));
         }
         let elapsed = started.elapsed();
         log_delta(&delta, &outcome, elapsed, routes, &hash);
@@ -1211,6 +1202,7 @@ pub async fn run(
         pending: false,
         in_sync: false,
         files_due: None,
+        files_written: None,
         retry: None,
         failed_checks: 0,
         restarted_for: None,
@@ -1260,7 +1252,7 @@ pub async fn run(
                 Some(SourceEvent::Snapshot(snapshot)) => agent.on_state(State::Snapshot(snapshot)),
                 Some(SourceEvent::Changes(changes)) => agent.on_state(State::Changes(changes)),
             },
-            _ = tokio::time::sleep_until(files_due.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if files_due.is_some() => {
+            _ = tokio::time::sleep_until(files_due.unwrap_or_else(tokio::time::Instant::now)), if files_due.is_some() => {
                 agent.write_files();
             }
             _ = ticker.tick() => agent.on_tick().await,

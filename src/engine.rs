@@ -898,6 +898,44 @@ fn keys<K, V>(map: &BTreeMap<K, V>, reference: impl Fn(&K) -> ObjectRef) -> Vec<
     map.keys().map(reference).collect()
 }
 
+/// A whole snapshot as engine events: every kind relisted (the engine recomputes only the
+/// objects that differ from those it holds).
+pub fn relist_all(snapshot: Snapshot) -> Vec<Event> {
+    use crate::model::Kind;
+    use crate::snapshot::Object;
+    let Snapshot {
+        nodes,
+        pods,
+        services,
+        subnets,
+        eips,
+        gateways,
+        input_warnings,
+        ..
+    } = snapshot;
+    vec![
+        Event::Relist(Kind::Node, nodes.into_values().map(Object::Node).collect()),
+        Event::Relist(
+            Kind::Subnet,
+            subnets.into_values().map(Object::Subnet).collect(),
+        ),
+        Event::Relist(Kind::Pod, pods.into_values().map(Object::Pod).collect()),
+        Event::Relist(
+            Kind::Service,
+            services.into_values().map(Object::Service).collect(),
+        ),
+        Event::Relist(
+            Kind::IptablesEip,
+            eips.into_values().map(Object::Eip).collect(),
+        ),
+        Event::Relist(
+            Kind::VpcNatGateway,
+            gateways.into_values().map(Object::Gateway).collect(),
+        ),
+        Event::InputWarnings(input_warnings),
+    ]
+}
+
 /// Adds (or removes) `pod` under each subnet its attachments name.
 fn index_pod(index: &mut HashMap<Name, BTreeSet<(Name, Name)>>, pod: &PodInfo, add: bool) {
     for subnet in pod.attachments.iter().filter_map(|a| a.subnet.as_ref()) {

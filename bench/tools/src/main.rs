@@ -3,6 +3,9 @@
 //!     bgpgen-bench synth --out DIR [--pods N ...]          a seeded synthetic cluster as manifests
 //!     bgpgen-bench parse -f PATH [--syntax-only | --tree]  bgpgen's parse, or the floors below it
 //!     bgpgen-bench memory -f PATH [--options FILE]         heap held by the snapshot (and engine)
+//!     bgpgen-bench change [--sizes 1000,10000,100000]     bgpgen's own share of one change
+
+mod change;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +30,21 @@ enum Command {
     /// The heap a snapshot of the manifests holds (per pod when only pods are given), and with
     /// --options the incremental engine built on it.
     Memory(MemoryArgs),
+    /// bgpgen's own share of one object change per backend, at several sizes side by side.
+    Change(ChangeCmd),
+}
+
+#[derive(Args)]
+struct ChangeCmd {
+    /// Cluster sizes (pods; the rest scaled as in benches/pipeline.rs), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    sizes: Vec<usize>,
+    /// Changes per size (alternately un-annotating and re-annotating an announced pod).
+    #[arg(long, default_value_t = 100)]
+    changes: usize,
+    /// How many of the changes also time the whole compile + render (the model before the engine).
+    #[arg(long, default_value_t = 5)]
+    full_reps: usize,
 }
 
 #[derive(Args)]
@@ -93,6 +111,11 @@ fn main() -> ExitCode {
         Command::Synth(args) => run_synth(args),
         Command::Parse(args) => run_parse(args),
         Command::Memory(args) => run_memory(args),
+        Command::Change(args) => change::run(change::ChangeArgs {
+            sizes: args.sizes,
+            changes: args.changes,
+            full_reps: args.full_reps,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,6 +191,12 @@ struct Counting;
 static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 static LIVE_CHUNKS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 static LIVE_ALLOCS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static TOTAL_ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Allocations made since start (every `alloc`, freed or not).
+fn total_allocs() -> u64 {
+    TOTAL_ALLOCS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 fn chunk(size: usize) -> isize {
     ((size + 8 + 15) & !15).max(32) as isize
@@ -180,6 +209,7 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
         LIVE_BYTES.fetch_add(layout.size() as isize, Relaxed);
         LIVE_CHUNKS.fetch_add(chunk(layout.size()), Relaxed);
         LIVE_ALLOCS.fetch_add(1, Relaxed);
+        TOTAL_ALLOCS.fetch_add(1, Relaxed);
         // SAFETY: the caller's layout is passed on as it is.
         unsafe { std::alloc::System.alloc(layout) }
     }
