@@ -904,7 +904,7 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
         let mut n: u64 = 0;
         while t.elapsed() < Duration::from_secs(args.churn_secs) {
             let (ns, name) = &toggled[n as usize % toggled.len()];
-            let value = if (n as usize / toggled.len()) % 2 == 0 {
+            let value = if (n as usize / toggled.len()).is_multiple_of(2) {
                 None
             } else {
                 Some("true")
