@@ -110,12 +110,18 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Synth(args) => run_synth(args),
         Command::Parse(args) => run_parse(args),
-        Command::Memory(args) => run_memory(args),
-        Command::Change(args) => change::run(change::ChangeArgs {
-            sizes: args.sizes,
-            changes: args.changes,
-            full_reps: args.full_reps,
-        }),
+        Command::Memory(args) => {
+            count_allocations();
+            run_memory(args)
+        }
+        Command::Change(args) => {
+            count_allocations();
+            change::run(change::ChangeArgs {
+                sizes: args.sizes,
+                changes: args.changes,
+                full_reps: args.full_reps,
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,6 +198,13 @@ static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsi
 static LIVE_CHUNKS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 static LIVE_ALLOCS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 static TOTAL_ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Counting is on for `memory` and `change` only: shared counters updated from two threads
+/// slowed `parse` (the scanner and the parser allocate concurrently) by a third.
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn count_allocations() {
+    COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Allocations made since start (every `alloc`, freed or not).
 fn total_allocs() -> u64 {
@@ -206,19 +219,23 @@ fn chunk(size: usize) -> isize {
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
-        LIVE_BYTES.fetch_add(layout.size() as isize, Relaxed);
-        LIVE_CHUNKS.fetch_add(chunk(layout.size()), Relaxed);
-        LIVE_ALLOCS.fetch_add(1, Relaxed);
-        TOTAL_ALLOCS.fetch_add(1, Relaxed);
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size() as isize, Relaxed);
+            LIVE_CHUNKS.fetch_add(chunk(layout.size()), Relaxed);
+            LIVE_ALLOCS.fetch_add(1, Relaxed);
+            TOTAL_ALLOCS.fetch_add(1, Relaxed);
+        }
         // SAFETY: the caller's layout is passed on as it is.
         unsafe { std::alloc::System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         use std::sync::atomic::Ordering::Relaxed;
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Relaxed);
-        LIVE_CHUNKS.fetch_sub(chunk(layout.size()), Relaxed);
-        LIVE_ALLOCS.fetch_sub(1, Relaxed);
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as isize, Relaxed);
+            LIVE_CHUNKS.fetch_sub(chunk(layout.size()), Relaxed);
+            LIVE_ALLOCS.fetch_sub(1, Relaxed);
+        }
         // SAFETY: `ptr` came from `alloc` above with this layout.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
