@@ -129,7 +129,7 @@ RUN set -eux; \
     if [ -n "$BGPGEN_BIN" ]; then \
         install -D -m 0755 "$BGPGEN_BIN" /out/bgpgen; \
     else \
-        cargo build --release --locked; \
+        cargo build --release --locked -p bgpgen; \
         install -D -m 0755 target/release/bgpgen /out/bgpgen; \
     fi; \
     /out/bgpgen --version

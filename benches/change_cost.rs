@@ -53,7 +53,7 @@ use std::thread::{self, sleep};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bgpgen::render::Backend;
-use bgpgen::synth::{self, Format, Spec};
+use bgpgen_bench::synth::{self, Format, Spec};
 use ipnet::Ipv4Net;
 use lab_backend::{FRR_RELOAD, LabBackend};
 use netns::{BGPD, BIRD, BIRDC, GOBGP, Gobgp, IP, Lab, SPEAKER_V4, UPSTREAM_V4, VTYSH};

@@ -18,7 +18,7 @@ use bgpgen::options::{Env, SpeakerArgs, SpeakerOptions, resolve};
 use bgpgen::render::{Backend, Templates, render};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::manifests::load_texts;
-use bgpgen::synth::{self, Format, Spec};
+use bgpgen_bench::synth::{self, Format, Spec};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// A cluster with `pods` pods and the rest scaled as in docs/design.md section 8.

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bgpgen::synth::{Cluster, Format, Spec, generate};
+use bgpgen_bench::synth::{Cluster, Format, Spec, generate};
 use serde_json::{Value, json};
 
 use apiserver::ApiServer;
@@ -94,9 +94,12 @@ struct Args {
     pods: Option<usize>,
     paging: Vec<Paging>,
     changes: usize,
+    /// Steady churn after the changes and the relist: changes per second, for this long.
+    churn_rate: u32,
+    churn_secs: u64,
 }
 
-const USAGE: &str = "usage: run_memory [--smoke] [--pods N] [--paging off|on|both] [--changes N]";
+const USAGE: &str = "usage: run_memory [--smoke] [--pods N] [--paging off|on|both] [--changes N] [--churn-rate N] [--churn-secs S]";
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -104,6 +107,8 @@ fn parse_args() -> Args {
         pods: None,
         paging: vec![Paging::Off, Paging::On],
         changes: 50,
+        churn_rate: 100,
+        churn_secs: 60,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -120,6 +125,16 @@ fn parse_args() -> Args {
             }
             "--changes" => {
                 args.changes = value("--changes").parse().expect("--changes: a number");
+            }
+            "--churn-rate" => {
+                args.churn_rate = value("--churn-rate")
+                    .parse()
+                    .expect("--churn-rate: a number");
+            }
+            "--churn-secs" => {
+                args.churn_secs = value("--churn-secs")
+                    .parse()
+                    .expect("--churn-secs: a number");
             }
             "--paging" => {
                 args.paging = match value("--paging").as_str() {
@@ -649,6 +664,16 @@ struct Run {
     /// RSS (KiB) after each change.
     rss_per_change: Vec<u64>,
     change_ms: Vec<f64>,
+    /// After a relist of every kind (watch history expired, watches dropped: 410, list again).
+    after_relist: Mem,
+    relist_s: f64,
+    /// Steady churn: changes made, applies seen, CPU seconds of bgpgen, wall seconds, and
+    /// memory after.
+    churn_changes: u64,
+    churn_applies: u64,
+    churn_cpu_s: f64,
+    churn_wall_s: f64,
+    after_churn: Mem,
     /// (seconds since start, VmRSS KiB), every 100 ms until ready.
     startup: Vec<(f64, u64)>,
     list_requests: u64,
@@ -834,8 +859,125 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
         mib(run.after_changes.rss),
         mib(run.after_changes.hwm)
     );
+
+    // A relist of every kind: the watch history expires and the watches drop, so each watcher
+    // gets 410 Gone and lists again; bgpgen takes the new lists as they complete.
+    let lists_before = api.list_count("pods");
+    let t = Instant::now();
+    api.expire_history();
+    api.drop_watches();
+    loop {
+        if let Some(e) = bgpgen.exited() {
+            panic!("{e}:\n{}", tail(&log_path, 40));
+        }
+        if api.list_count("pods") > lists_before
+            && api.open_watches("pods") > 0
+            && http_get(addr, "/readyz").is_some_and(|(c, _)| c == 200)
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120 * wrapped),
+            "no relist within 120 s:\n{}",
+            tail(&log_path, 20)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.relist_s = t.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(3));
+    run.after_relist = mem(pid).expect("bgpgen status");
+    eprintln!(
+        "   after a relist ({:.1} s): VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        run.relist_s,
+        mib(run.after_relist.rss),
+        mib(run.after_relist.hwm)
+    );
+
+    // Steady churn: announced pods lose and regain their annotation, `churn_rate` changes a
+    // second, for `churn_secs`; bgpgen's CPU time (utime + stime) over that wall time.
+    if args.churn_secs > 0 && args.churn_rate > 0 {
+        let toggled = churn_pods(cluster, 200);
+        let before = metrics(addr).expect("metrics");
+        let cpu0 = cpu_seconds(pid).expect("bgpgen stat");
+        let t = Instant::now();
+        let interval = Duration::from_secs_f64(1.0 / f64::from(args.churn_rate));
+        let mut n: u64 = 0;
+        while t.elapsed() < Duration::from_secs(args.churn_secs) {
+            let (ns, name) = &toggled[n as usize % toggled.len()];
+            let value = if (n as usize / toggled.len()).is_multiple_of(2) {
+                None
+            } else {
+                Some("true")
+            };
+            make_change(
+                &api,
+                &Change::Annotate {
+                    ns: ns.clone(),
+                    name: name.clone(),
+                    value,
+                },
+            );
+            n += 1;
+            let next = interval * n as u32;
+            if let Some(wait) = next.checked_sub(t.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        run.churn_wall_s = t.elapsed().as_secs_f64();
+        run.churn_cpu_s = cpu_seconds(pid).expect("bgpgen stat") - cpu0;
+        run.churn_changes = n;
+        std::thread::sleep(Duration::from_secs(2));
+        run.churn_applies = metrics(addr).map_or(0, |m| m.applies) - before.applies;
+        run.after_churn = mem(pid).expect("bgpgen status");
+        eprintln!(
+            "   churn: {n} changes in {:.1} s, bgpgen CPU {:.2} s ({:.1}% of one core), {} applies; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            run.churn_wall_s,
+            run.churn_cpu_s,
+            100.0 * run.churn_cpu_s / run.churn_wall_s,
+            run.churn_applies,
+            mib(run.after_churn.rss),
+            mib(run.after_churn.hwm)
+        );
+    }
     drop(bgpgen);
     run
+}
+
+/// Up to `n` announced simple pods, to toggle.
+fn churn_pods(cluster: &Cluster, n: usize) -> Vec<(String, String)> {
+    let subnets = plain_ready_subnets(cluster);
+    cluster
+        .pods
+        .iter()
+        .filter(|p| simple_pod(p, &subnets))
+        .filter(|p| {
+            matches!(
+                p["metadata"]["annotations"][BGP].as_str(),
+                Some("true" | "cluster")
+            )
+        })
+        .rev()
+        .take(n)
+        .map(|p| {
+            (
+                s(p, "/metadata/namespace").unwrap_or("").to_string(),
+                s(p, "/metadata/name").unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// CPU seconds (user + system) of `pid` so far, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are space-separated.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((utime + stime) / ticks)
 }
 
 /// `bgpgen compile` of the same cluster from files: its peak RSS (KiB) and wall time.
@@ -1001,6 +1143,41 @@ fn main() {
         };
         format!("{} / {}", ok(r.after_changes.hwm), ok(r.after_changes.rss))
     });
+    row("VmRSS / VmHWM 3 s after a relist of every kind", &|r| {
+        format!(
+            "{} / {} (relist {:.1} s)",
+            mem_cell(r.after_relist.rss),
+            mem_cell(r.after_relist.hwm),
+            r.relist_s
+        )
+    });
+    row("steady churn: changes / applies / wall", &|r| {
+        format!(
+            "{} / {} / {:.1} s",
+            r.churn_changes, r.churn_applies, r.churn_wall_s
+        )
+    });
+    row("**steady churn: bgpgen CPU** (% of one core)", &|r| {
+        if r.churn_wall_s > 0.0 {
+            format!(
+                "{:.2} s ({:.1}%)",
+                r.churn_cpu_s,
+                100.0 * r.churn_cpu_s / r.churn_wall_s
+            )
+        } else {
+            "-".into()
+        }
+    });
+    row(
+        "VmRSS / VmHWM after the churn (peak over the whole run)",
+        &|r| {
+            format!(
+                "{} / {}",
+                mem_cell(r.after_churn.rss),
+                mem_cell(r.after_churn.hwm)
+            )
+        },
+    );
     row("change applied, median / max", &|r| {
         format!(
             "{:.0} / {:.0} ms",
@@ -1041,6 +1218,10 @@ fn main() {
                 "at_first_apply": m(r.at_ready),
                 "settled_2s": m(r.settled),
                 "after_changes": m(r.after_changes),
+                "after_relist": m(r.after_relist),
+                "relist_s": r.relist_s,
+                "churn": {"changes": r.churn_changes, "applies": r.churn_applies, "cpu_s": r.churn_cpu_s, "wall_s": r.churn_wall_s},
+                "after_churn": m(r.after_churn),
                 "peak_budget_ratio": budget_share(r.after_changes.hwm),
                 "steady_budget_ratio": budget_share(r.after_changes.rss),
                 "changes": r.change_ms.len(),

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::compile::compile;
 use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
 use crate::daemon::supervisor::{Phase, StopMode, Supervisor};
+use crate::engine::{Delta, Engine};
 use crate::intent::Intent;
 use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
 use crate::render::{Backend, RenderError, Templates, render};
@@ -103,13 +104,10 @@ impl std::ops::DerefMut for Driver {
     }
 }
 
-/// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
-pub fn prepare(
-    config: &AgentConfig,
-    templates: &Templates,
-    snapshot: &Snapshot,
-) -> Result<(Intent, crate::render::Rendered), PipelineError> {
-    let args = match &config.options_file {
+/// The speaker options of the command line layered over the `--options` file (read again on
+/// every call: options kept in Git change live).
+fn speaker_args(config: &AgentConfig) -> Result<SpeakerArgs, PipelineError> {
+    Ok(match &config.options_file {
         None => config.args.clone(),
         Some(path) => {
             let text = crate::source::input::read_options_file(path).map_err(|e| {
@@ -123,7 +121,35 @@ pub fn prepare(
                 &text,
             )?)
         }
-    };
+    })
+}
+
+/// A state from the source, as the agent takes it.
+enum State {
+    Snapshot(Arc<Snapshot>),
+    Changes(crate::source::Changes),
+}
+
+/// The snapshot itself when nobody else holds it (the manifest source keeps none), else a copy.
+fn owned(snapshot: Arc<Snapshot>) -> Snapshot {
+    Arc::try_unwrap(snapshot).unwrap_or_else(|shared| (*shared).clone())
+}
+
+/// The object `reference` names in `snapshot`, if held.
+fn held(
+    snapshot: &Snapshot,
+    reference: &crate::model::ObjectRef,
+) -> Option<crate::snapshot::Object> {
+    crate::source::kube::get(snapshot, reference)
+}
+
+/// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
+pub fn prepare(
+    config: &AgentConfig,
+    templates: &Templates,
+    snapshot: &Snapshot,
+) -> Result<(Intent, crate::render::Rendered), PipelineError> {
+    let args = speaker_args(config)?;
     let mut resolved = resolve(
         &args,
         &config.env,
@@ -162,6 +188,14 @@ fn withdrawn(intent: &Intent) -> Intent {
 
 /// How long a refused snapshot waits before it is tried again (a new snapshot is tried at once).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// After route deltas the daemon files are written whole (for the daemon's next start, a crash
+/// of bgpgen included, and for review; the daemon already runs the deltas), right after the
+/// delta when the last write is long enough ago, else later: writing them costs O(routes) where
+/// a delta costs O(change), so under steady change they are written at most once per this many
+/// times the last write took (at most 1/50 of the time spent writing files), and at most
+/// [`FILE_SYNC`] apart.
+const FILE_COST_SHARE: u32 = 50;
+const FILE_SYNC: Duration = Duration::from_secs(5);
 /// `--spawn` with a configuration on disk: how long the daemon waits for the source's first
 /// snapshot before it starts from the file (the start is then redone at once if the snapshot
 /// changes `[global]`, so waiting a little avoids a restart).
@@ -194,16 +228,27 @@ struct Agent {
     /// `--spawn` only.
     supervisor: Option<Supervisor>,
     status: Arc<Mutex<Status>>,
-    /// The snapshot waiting to be applied. Shared with the source (cheap clones of an Arc, no
-    /// copy of the cluster state).
-    pending: Option<Arc<Snapshot>>,
-    /// `--spawn` only: the latest snapshot, to start the daemon from. Holding it otherwise would
-    /// make the source copy the whole snapshot on its next change (copy-on-write), ~90 MB at 100k
-    /// pods.
-    last: Option<Arc<Snapshot>>,
-    /// A refused snapshot is tried again after a while (a template or the daemon may be fixed in
+    /// The cluster state and the intent it compiles to, kept current per object change
+    /// ([`Engine`]); `None` until option resolution succeeded once (the state waits in
+    /// `waiting` until then).
+    engine: Option<Engine>,
+    /// The source's state while no engine exists yet.
+    waiting: Option<Snapshot>,
+    /// What changed in the engine since the intent in force (`Status::intent`) was applied.
+    unapplied: Delta,
+    /// Something may have changed since the last apply: apply (or try) again.
+    pending: bool,
+    /// The daemon runs exactly the intent in force, so a route delta can be sent on its own;
+    /// false after a start, a failure or anything else that leaves its state unknown.
+    in_sync: bool,
+    /// The daemon files on disk are behind the intent in force (route deltas were applied
+    /// without rendering them), and when they are written.
+    files_due: Option<tokio::time::Instant>,
+    /// The last write of the files after deltas, and how long it took ([`FILE_COST_SHARE`]).
+    files_written: Option<(tokio::time::Instant, Duration)>,
+    /// A refused apply is tried again after a while (a template or the daemon may be fixed in
     /// the meantime), not on every check, so a persistent error does not flood the logs.
-    retry: Option<(Arc<Snapshot>, Instant)>,
+    retry: Option<Instant>,
     /// Consecutive checks the daemon did not answer.
     failed_checks: u32,
     /// `--spawn`: the intent hash gobgpd was last restarted for (a `[global]` change), so that a
@@ -211,12 +256,6 @@ struct Agent {
     restarted_for: Option<String>,
     /// The `--auth-password-file`, watched for rotation (a Secret volume swaps it).
     secret_file: crate::source::watch::SecretFile,
-    /// The snapshot in force, to re-apply when the password file rotates, if the source has not
-    /// replaced it since (then its next snapshot carries the new password anyway). Held weakly
-    /// when the source shares it (holding it would make the source copy it on its next change),
-    /// strongly when the source keeps none (the manifest watch) and a password file is used.
-    applied: Option<std::sync::Weak<Snapshot>>,
-    applied_held: Option<Arc<Snapshot>>,
     /// Reads the sessions back after every apply and on every check (DESIGN section 10).
     observer: crate::observer::Observer,
     /// The render notes of the configuration in force (what the daemon cannot express), so
@@ -264,18 +303,92 @@ impl Agent {
             .is_none_or(|s| matches!(s.phase(), Phase::Running { .. }))
     }
 
-    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+    /// A new state from the source: a whole snapshot (manifests) or object changes (cluster).
+    fn on_state(&mut self, state: State) {
         update(&self.status, |s| {
             s.source_up = true;
             // A valid input again: whatever was rejected before is no longer the input.
             s.clear_stale(Stale::InputRejected);
         });
+        match (&mut self.engine, state) {
+            (Some(engine), State::Snapshot(snapshot)) => {
+                let delta = engine.apply_all(crate::engine::relist_all(owned(snapshot)));
+                self.unapplied.merge(delta);
+            }
+            (Some(engine), State::Changes(changes)) => {
+                let events = changes.into_events(|r| held(engine.snapshot(), r));
+                let delta = engine.apply_all(events);
+                self.unapplied.merge(delta);
+            }
+            (None, State::Snapshot(snapshot)) => self.waiting = Some(owned(snapshot)),
+            (None, State::Changes(changes)) => {
+                let waiting = self
+                    .waiting
+                    .get_or_insert_with(|| Snapshot::new(crate::snapshot::Origin::Cluster));
+                changes.apply_to(waiting);
+            }
+        }
         if let Some(sup) = &mut self.supervisor {
-            self.last = Some(snapshot.clone());
             // The first configuration to start the daemon from.
             sup.start_soon();
         }
-        self.pending = Some(snapshot);
+        self.pending = true;
+    }
+
+    /// Reads the options (the `--options` file again: options kept in Git change live) and
+    /// resolves them against the state held; the engine is created on the first success, and
+    /// takes new options when they differ. The intent is then the engine's.
+    fn resolve(&mut self) -> Result<&Engine, PipelineError> {
+        let args = speaker_args(&self.config)?;
+        let snapshot = match (&self.engine, &self.waiting) {
+            (Some(engine), _) => engine.snapshot(),
+            (None, Some(waiting)) => waiting,
+            (None, None) => {
+                return Err(PipelineError::OptionsFile {
+                    path: "(source)".into(),
+                    message: "no cluster state received yet".into(),
+                });
+            }
+        };
+        let mut resolved = resolve(
+            &args,
+            &self.config.env,
+            snapshot,
+            &crate::source::input::read_password_file,
+        )?;
+        // --allowed-source-addresses: each neighbor's local address from the kernel's route to it.
+        crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
+        match &mut self.engine {
+            Some(engine) => {
+                if *engine.options() != resolved.options || engine.prior() != resolved.diagnostics {
+                    let mut delta = engine.set_options(resolved.options, resolved.diagnostics);
+                    // Options are rare to change and some (the password) are not in the
+                    // header's digest: the daemon files are rendered and applied whole.
+                    delta.session = true;
+                    self.unapplied.merge(delta);
+                }
+            }
+            None => {
+                let snapshot = self
+                    .waiting
+                    .take()
+                    .unwrap_or_else(|| Snapshot::new(crate::snapshot::Origin::Cluster));
+                self.engine = Some(Engine::new(
+                    snapshot,
+                    resolved.options,
+                    resolved.diagnostics,
+                ));
+                // Nothing of it is in force yet: the first apply is a whole one.
+                self.in_sync = false;
+            }
+        }
+        // Just set when it was not.
+        self.engine
+            .as_ref()
+            .ok_or_else(|| PipelineError::OptionsFile {
+                path: "(source)".into(),
+                message: "no cluster state received yet".into(),
+            })
     }
 
     /// `--spawn`: starts the daemon from the latest snapshot's configuration (written first,
@@ -283,38 +396,24 @@ impl Agent {
     /// restarted bgpgen whose source does not answer yet still brings the last good routes
     /// back).
     async fn start_daemon(&mut self) {
-        let Some(sup) = &mut self.supervisor else {
-            return;
-        };
-        if sup.pid().is_some() {
+        if self
+            .supervisor
+            .as_ref()
+            .is_none_or(|sup| sup.pid().is_some())
+        {
             return;
         }
         let main = self.config.backend.files()[0].0;
         let on_disk = self.config.daemon.config_file.exists();
-        if let Some(snapshot) = &self.last {
-            let templates = match &self.config.templates {
-                Some(dir) => Templates::load(Some(dir)),
-                None => Ok(Templates::builtin()),
-            };
-            let written = templates
-                .map_err(PipelineError::from)
-                .and_then(|t| prepare(&self.config, &t, snapshot))
-                .and_then(|(_, rendered)| {
-                    if crate::daemon::driver::unchanged_on_disk(
-                        &self.config.daemon,
-                        main,
-                        &rendered,
-                    ) {
-                        Ok(())
-                    } else {
-                        crate::daemon::driver::validate_and_write(
-                            &self.config.daemon,
-                            main,
-                            &rendered,
-                        )
+        if self.engine.is_some() || self.waiting.is_some() {
+            let written = self.render_whole().and_then(|(_, rendered)| {
+                if crate::daemon::driver::unchanged_on_disk(&self.config.daemon, main, &rendered) {
+                    Ok(())
+                } else {
+                    crate::daemon::driver::validate_and_write(&self.config.daemon, main, &rendered)
                         .map_err(PipelineError::from)
-                    }
-                });
+                }
+            });
             if let Err(e) = written {
                 if on_disk {
                     tracing::error!(error = %e, "the current intent cannot be rendered; starting the daemon from the configuration on disk");
@@ -323,7 +422,9 @@ impl Agent {
                         "no configuration to start {} from: {e}",
                         self.config.backend.name()
                     );
-                    sup.start_failed(message.clone());
+                    if let Some(sup) = &mut self.supervisor {
+                        sup.start_failed(message.clone());
+                    }
                     update(&self.status, |s| s.set_stale(Stale::ApplyFailed, message));
                     return;
                 }
@@ -332,6 +433,9 @@ impl Agent {
             // Nothing to start from until the source sends its first snapshot.
             return;
         }
+        let Some(sup) = &mut self.supervisor else {
+            return;
+        };
         let started = sup.start();
         let starts = sup.starts;
         let failure = sup.last_failure.clone();
@@ -339,7 +443,8 @@ impl Agent {
             Ok(()) => {
                 self.driver.restarted();
                 self.observer.reset();
-                if self.last.is_none() {
+                self.in_sync = false;
+                if self.engine.is_none() && self.waiting.is_none() {
                     self.driver.seed_from_disk();
                 }
                 update(&self.status, |s| s.daemon_starts = starts);
@@ -376,9 +481,8 @@ impl Agent {
                 s.clear_stale(Stale::DaemonUnreachable);
             });
             // Whatever it was started from, bring it to the latest intent.
-            if self.pending.is_none() {
-                self.pending = self.last.clone();
-            }
+            self.in_sync = false;
+            self.pending = true;
             return;
         }
         if sup.start_timed_out() {
@@ -399,20 +503,22 @@ impl Agent {
     /// a spawned daemon that exited or stopped answering started again, refused snapshots
     /// retried.
     async fn on_tick(&mut self) {
-        if self.secret_file.changed() && self.pending.is_none() {
+        if self.secret_file.changed() {
             tracing::info!("the password file changed; applying it");
-            self.pending = self
-                .applied
-                .as_ref()
-                .and_then(std::sync::Weak::upgrade)
-                .or_else(|| self.applied_held.clone());
+            self.pending = true;
         }
-        if self.pending.is_none()
-            && let Some((snapshot, at)) = &self.retry
+        if let Some(at) = self.retry
             && at.elapsed() >= RETRY_AFTER
         {
-            self.pending = Some(snapshot.clone());
+            self.pending = true;
             self.retry = None;
+        }
+        if self
+            .files_due
+            .is_some_and(|due| tokio::time::Instant::now() >= due)
+            && !self.pending
+        {
+            self.write_files();
         }
         if let Some(sup) = &mut self.supervisor {
             if sup.reap().is_some() {
@@ -470,30 +576,174 @@ impl Agent {
                 *s.daemon_restarts.entry("unreachable").or_default() += 1
             });
             // The changes it missed are applied again once the new one answers.
-            if self.pending.is_none() {
-                self.pending = self.last.clone();
-            }
+            self.in_sync = false;
+            self.pending = true;
         }
     }
 
-    /// Applies the pending snapshot, if the daemon can take it.
-    async fn apply_pending(&mut self) {
-        if !self.daemon_ready() {
+    /// The whole intent of the state held, rendered (user templates are read again on every
+    /// whole apply, so an edit takes effect, or is refused, without a restart).
+    fn render_whole(&mut self) -> Result<(Intent, crate::render::Rendered), PipelineError> {
+        let templates = match &self.config.templates {
+            Some(dir) => Templates::load(Some(dir))?,
+            None => Templates::builtin(),
+        };
+        let intent = self.resolve()?.intent();
+        let rendered = render(&intent, self.config.backend, &templates, true)?;
+        Ok((intent, rendered))
+    }
+
+    /// Writes the daemon files of the intent in force after route deltas were applied without
+    /// them (for a restart of the daemon, and for review); the daemon already runs what they
+    /// say, so they are not checked or reloaded again. Waits while changes are not applied yet.
+    fn write_files(&mut self) {
+        if self.pending || !self.in_sync || !self.unapplied.is_empty() {
             return;
         }
-        let Some(snapshot) = self.pending.take() else {
+        self.files_due = None;
+        let Some(engine) = &self.engine else {
             return;
         };
-        let started = Instant::now();
-        // User templates are read again on every apply, so an edit takes effect (or is refused)
-        // without a restart.
-        let current = match &self.config.templates {
-            Some(dir) => Templates::load(Some(dir)),
-            None => Ok(Templates::builtin()),
-        };
-        let prepared = current
+        let started = tokio::time::Instant::now();
+        let intent = engine.intent();
+        let written = render(&intent, self.config.backend, &self.templates, true)
             .map_err(PipelineError::from)
-            .and_then(|t| prepare(&self.config, &t, &snapshot));
+            .and_then(|rendered| {
+                crate::daemon::driver::write_rendered(
+                    &self.config.daemon,
+                    self.config.backend.files()[0].0,
+                    &rendered,
+                )
+                .map_err(PipelineError::from)
+            });
+        match written {
+            Ok(()) => {
+                self.files_written = Some((started, started.elapsed()));
+                tracing::debug!(hash = %intent.hash, "daemon files written");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "writing the daemon files failed; retrying");
+                self.files_due = Some(tokio::time::Instant::now() + FILE_SYNC);
+            }
+        }
+        release_freed_memory();
+    }
+
+    /// Applies what changed, if the daemon can take it: the route delta alone when the daemon
+    /// runs the intent in force and only routes changed (GoBGP paths, FRR `network` lines),
+    /// else the whole intent rendered (first apply, session changes, user templates, BIRD,
+    /// after a failure).
+    async fn apply_pending(&mut self) {
+        if !self.daemon_ready() || !self.pending {
+            return;
+        }
+        self.pending = false;
+        if self.engine.is_none() && self.waiting.is_none() {
+            // Nothing received from the source yet.
+            return;
+        }
+        let started = Instant::now();
+        if let Err(e) = self.resolve() {
+            self.apply_failed(e, None, started).await;
+            release_freed_memory();
+            return;
+        }
+        let local_as = self
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.intent.as_ref().map(|i| i.speaker.local_as));
+        let whole = !self.in_sync || self.unapplied.session || self.config.templates.is_some();
+        if let (false, Some(local_as)) = (whole, local_as) {
+            let delta = std::mem::take(&mut self.unapplied);
+            let result = self.driver.apply_routes(local_as, &delta).await;
+            match result {
+                Some(Ok(outcome)) => {
+                    self.delta_applied(delta, outcome, started);
+                    if self
+                        .files_due
+                        .is_some_and(|due| due <= tokio::time::Instant::now())
+                    {
+                        // After a quiet spell: the daemon has the change, now the files.
+                        self.write_files();
+                    }
+                    release_freed_memory();
+                    return;
+                }
+                Some(Err(e)) => {
+                    // Repaired at once by a whole apply (which reports its own failure).
+                    tracing::warn!(error = %e, "route delta not applied; applying the whole intent");
+                }
+                None => {}
+            }
+            let mut back = delta;
+            back.merge(std::mem::take(&mut self.unapplied));
+            self.unapplied = back;
+            self.in_sync = false;
+        }
+        self.apply_whole(started).await;
+        release_freed_memory();
+    }
+
+    /// A route delta applied: the intent in force follows it, the files are written later.
+    fn delta_applied(&mut self, delta: Delta, outcome: ApplyOutcome, started: Instant) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let hash = engine.hash().to_string();
+        let routes = engine.route_count();
+        if let Some(events) = &self.config.events
+            && !delta.diagnostics_added.is_empty()
+        {
+            let _ = events.try_send(crate::events::events_for_diagnostics(
+                &delta.diagnostics_added,
+                engine.snapshot(),
+            ));
+        }
+        self.retry = None;
+        self.restarted_for = None;
+        self.last_failure = None;
+        self.failed_checks = 0;
+        if !delta.is_empty() {
+            let now = tokio::time::Instant::now();
+            let due = match self.files_written {
+                Some((at, took)) => (at + (took * FILE_COST_SHARE).min(FILE_SYNC)).max(now),
+                None => now,
+            };
+            self.files_due = Some(self.files_due.map_or(due, |d| d.min(due)));
+        }
+        let elapsed = started.elapsed();
+        log_delta(&delta, &outcome, elapsed, routes, &hash);
+        update(&self.status, |s| {
+            if let Some(intent) = &mut s.intent {
+                delta.apply_to(intent, &hash);
+            }
+            match outcome {
+                ApplyOutcome::Unchanged => s.applies_unchanged += 1,
+                ApplyOutcome::Applied(_) => s.applies_ok += 1,
+            }
+            for why in [
+                Stale::FirstApply,
+                Stale::ApplyFailed,
+                Stale::RestartNeeded,
+                Stale::DaemonUnreachable,
+            ] {
+                s.clear_stale(why);
+            }
+            s.daemon_reachable = true;
+            s.last_apply = Some(elapsed);
+            s.last_success = Some(SystemTime::now());
+            s.last_error = None;
+            s.wanted_hash = None;
+            record_last_apply(s, &outcome, elapsed);
+        });
+        let driver_metrics = self.driver.metrics();
+        update(&self.status, |s| s.driver_metrics = driver_metrics);
+    }
+
+    /// The whole intent rendered and handed to the driver.
+    async fn apply_whole(&mut self, started: Instant) {
+        let prepared = self.render_whole();
         let mut notes = Vec::new();
         let (result, wanted) = match prepared {
             Ok((intent, rendered)) => {
@@ -509,148 +759,131 @@ impl Agent {
         };
         let driver_metrics = self.driver.metrics();
         update(&self.status, |s| s.driver_metrics = driver_metrics);
-        match result {
-            Ok((intent, outcome)) => {
-                self.retry = None;
-                self.restarted_for = None;
-                self.applied = Some(Arc::downgrade(&snapshot));
-                // Held strongly only when nothing else holds it; our own hold (a re-apply of
-                // the held snapshot, after a password rotation) does not count, or the second
-                // rotation would find nothing to re-apply.
-                let ours = self
-                    .applied_held
-                    .as_ref()
-                    .is_some_and(|held| Arc::ptr_eq(held, &snapshot));
-                let others = Arc::strong_count(&snapshot) - 1 - usize::from(ours);
-                self.applied_held =
-                    (others == 0 && self.secret_file.configured()).then(|| snapshot.clone());
-                let elapsed = started.elapsed();
-                if let Some(events) = &self.config.events {
-                    let _ = events.try_send(crate::events::events_for(&intent, &snapshot));
-                }
-                for n in notes.iter().filter(|n| !self.notes.contains(n)) {
-                    log_diagnostic(n, "render");
-                }
-                self.notes = notes;
-                self.last_failure = None;
-                self.failed_checks = 0;
-                update(&self.status, |s| {
-                    // What changed against the intent in force, while it is still at hand.
-                    log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
-                    match &outcome {
-                        ApplyOutcome::Unchanged => s.applies_unchanged += 1,
-                        ApplyOutcome::Applied(_) => s.applies_ok += 1,
-                    }
-                    for why in [
-                        Stale::FirstApply,
-                        Stale::ApplyFailed,
-                        Stale::RestartNeeded,
-                        Stale::DaemonUnreachable,
-                    ] {
-                        s.clear_stale(why);
-                    }
-                    s.daemon_reachable = true;
-                    s.last_apply = Some(elapsed);
-                    s.last_success = Some(SystemTime::now());
-                    s.last_error = None;
-                    s.wanted_hash = None;
-                    s.intent = Some(intent);
-                    // An apply that changed nothing leaves the last one that did in the
-                    // report: that is the configuration in force.
-                    let keep = matches!(outcome, ApplyOutcome::Unchanged)
-                        && s.last_apply_result
-                            .as_ref()
-                            .is_some_and(|l| l.result == "ok");
-                    if !keep {
-                        s.last_apply_result = Some(crate::report::LastApply {
-                            result: match &outcome {
-                                ApplyOutcome::Unchanged => "unchanged",
-                                ApplyOutcome::Applied(_) => "ok",
-                            }
-                            .into(),
-                            time: crate::report::rfc3339(SystemTime::now()),
-                            duration_ms: Some(elapsed.as_millis() as u64),
-                            how: match &outcome {
-                                ApplyOutcome::Unchanged => None,
-                                ApplyOutcome::Applied(how) => Some(how.clone()),
-                            },
-                            error: None,
-                        });
-                    }
-                });
-                self.observer
-                    .observe(&mut *self.driver, &self.status, true)
-                    .await;
-            }
-            Err(PipelineError::Apply(ApplyError::NeedsRestart { message, .. }))
-                if self.supervisor.is_some() && self.restarted_for != wanted =>
-            {
-                // A GoBGP [global] change: the new file is on disk; a new gobgpd starts with it,
-                // then the intent is applied again.
-                tracing::warn!(%message, "restarting the daemon to apply it");
-                let mode = self.stop_mode();
-                self.restarted_for = wanted.clone();
-                if let Some(sup) = &mut self.supervisor {
-                    sup.stop(mode, Duration::from_secs(3)).await;
-                    sup.start_soon();
-                }
-                update(&self.status, |s| {
-                    *s.daemon_restarts.entry("config").or_default() += 1;
-                    s.set_stale(Stale::RestartNeeded, message);
-                    s.wanted_hash = wanted;
-                });
-                self.pending = Some(snapshot);
-            }
+        let (intent, outcome) = match result {
+            Ok(applied) => applied,
             Err(e) => {
-                let message = e.to_string();
-                let applied = self.status.lock().is_ok_and(|s| s.intent.is_some());
-                let what = if applied {
-                    "apply failed; the last good configuration stays in force"
-                } else {
-                    "apply failed; nothing has been applied yet (the daemon keeps what it was started with)"
-                };
-                if self.last_failure.as_deref() == Some(message.as_str()) {
-                    tracing::debug!(error = %message, "{what} (again)");
-                } else {
-                    tracing::error!(error = %message, "{what}");
-                    self.last_failure = Some(message.clone());
-                }
-                let unreachable = matches!(e, PipelineError::Apply(ApplyError::Unreachable { .. }));
-                let restart = matches!(e, PipelineError::Apply(ApplyError::NeedsRestart { .. }));
-                update(&self.status, |s| {
-                    if e.is_input() {
-                        s.input_errors += 1
-                    } else {
-                        s.applies_failed += 1
-                    }
-                    if unreachable {
-                        s.daemon_reachable = false;
-                        s.set_stale(Stale::DaemonUnreachable, message.clone());
-                    } else if restart {
-                        s.set_stale(Stale::RestartNeeded, message.clone());
-                    } else {
-                        s.set_stale(Stale::ApplyFailed, message.clone());
-                    }
-                    s.last_apply = Some(started.elapsed());
-                    s.last_apply_result = Some(crate::report::LastApply {
-                        result: "failed".into(),
-                        time: crate::report::rfc3339(SystemTime::now()),
-                        duration_ms: Some(started.elapsed().as_millis() as u64),
-                        how: None,
-                        error: Some(crate::text::clip(&message, 2000)),
-                    });
-                    s.last_error = Some(message);
-                    s.wanted_hash = wanted;
-                });
-                // A daemon that is not up yet gets the same snapshot again once it answers.
-                if unreachable {
-                    self.pending = Some(snapshot);
-                } else {
-                    self.retry = Some((snapshot, Instant::now()));
-                }
+                self.apply_failed(e, wanted, started).await;
+                return;
             }
+        };
+        self.retry = None;
+        self.restarted_for = None;
+        self.in_sync = true;
+        self.files_due = None;
+        self.unapplied = Delta::default();
+        let elapsed = started.elapsed();
+        if let Some(events) = &self.config.events
+            && let Some(engine) = &self.engine
+        {
+            let _ = events.try_send(crate::events::events_for(&intent, engine.snapshot()));
         }
-        release_freed_memory();
+        for n in notes.iter().filter(|n| !self.notes.contains(n)) {
+            log_diagnostic(n, "render");
+        }
+        self.notes = notes;
+        self.last_failure = None;
+        self.failed_checks = 0;
+        update(&self.status, |s| {
+            // What changed against the intent in force, while it is still at hand.
+            log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
+            match outcome {
+                ApplyOutcome::Unchanged => s.applies_unchanged += 1,
+                ApplyOutcome::Applied(_) => s.applies_ok += 1,
+            }
+            for why in [
+                Stale::FirstApply,
+                Stale::ApplyFailed,
+                Stale::RestartNeeded,
+                Stale::DaemonUnreachable,
+            ] {
+                s.clear_stale(why);
+            }
+            s.daemon_reachable = true;
+            s.last_apply = Some(elapsed);
+            s.last_success = Some(SystemTime::now());
+            s.last_error = None;
+            s.wanted_hash = None;
+            s.intent = Some(intent);
+            record_last_apply(s, &outcome, elapsed);
+        });
+        self.observer
+            .observe(&mut *self.driver, &self.status, true)
+            .await;
+    }
+
+    /// An apply that failed: reported, the last good configuration stays in force, and it is
+    /// tried again (at once when the daemon answers again, else after [`RETRY_AFTER`]).
+    async fn apply_failed(&mut self, e: PipelineError, wanted: Option<String>, started: Instant) {
+        self.in_sync = false;
+        if let PipelineError::Apply(ApplyError::NeedsRestart { message, .. }) = &e
+            && self.supervisor.is_some()
+            && self.restarted_for != wanted
+        {
+            // A GoBGP [global] change: the new file is on disk; a new gobgpd starts with it,
+            // then the intent is applied again.
+            let message = message.clone();
+            tracing::warn!(%message, "restarting the daemon to apply it");
+            let mode = self.stop_mode();
+            self.restarted_for = wanted.clone();
+            if let Some(sup) = &mut self.supervisor {
+                sup.stop(mode, Duration::from_secs(3)).await;
+                sup.start_soon();
+            }
+            update(&self.status, |s| {
+                *s.daemon_restarts.entry("config").or_default() += 1;
+                s.set_stale(Stale::RestartNeeded, message);
+                s.wanted_hash = wanted;
+            });
+            self.pending = true;
+            return;
+        }
+        let message = e.to_string();
+        let applied = self.status.lock().is_ok_and(|s| s.intent.is_some());
+        let what = if applied {
+            "apply failed; the last good configuration stays in force"
+        } else {
+            "apply failed; nothing has been applied yet (the daemon keeps what it was started with)"
+        };
+        if self.last_failure.as_deref() == Some(message.as_str()) {
+            tracing::debug!(error = %message, "{what} (again)");
+        } else {
+            tracing::error!(error = %message, "{what}");
+            self.last_failure = Some(message.clone());
+        }
+        let unreachable = matches!(e, PipelineError::Apply(ApplyError::Unreachable { .. }));
+        let restart = matches!(e, PipelineError::Apply(ApplyError::NeedsRestart { .. }));
+        update(&self.status, |s| {
+            if e.is_input() {
+                s.input_errors += 1
+            } else {
+                s.applies_failed += 1
+            }
+            if unreachable {
+                s.daemon_reachable = false;
+                s.set_stale(Stale::DaemonUnreachable, message.clone());
+            } else if restart {
+                s.set_stale(Stale::RestartNeeded, message.clone());
+            } else {
+                s.set_stale(Stale::ApplyFailed, message.clone());
+            }
+            s.last_apply = Some(started.elapsed());
+            s.last_apply_result = Some(crate::report::LastApply {
+                result: "failed".into(),
+                time: crate::report::rfc3339(SystemTime::now()),
+                duration_ms: Some(started.elapsed().as_millis() as u64),
+                how: None,
+                error: Some(crate::text::clip(&message, 2000)),
+            });
+            s.last_error = Some(message);
+            s.wanted_hash = wanted;
+        });
+        // A daemon that is not up yet gets the intent once it answers; anything else is tried
+        // again after a while.
+        if unreachable {
+            self.pending = true;
+        } else {
+            self.retry = Some(Instant::now());
+        }
     }
 
     /// On SIGTERM/SIGINT (docs/design.md section 9). Attach mode: nothing changes at the daemon, which
@@ -659,6 +892,9 @@ impl Agent {
     /// the daemon stopped; with it on, the daemon is stopped the way that keeps the peers' routes
     /// (no Cease) while the speaker restarts.
     async fn shutdown(&mut self) {
+        if self.files_due.is_some() {
+            self.write_files();
+        }
         let intent = self.status.lock().ok().and_then(|s| s.intent.clone());
         let graceful = self.graceful();
         let spawn = self.supervisor.is_some();
@@ -709,6 +945,31 @@ impl Agent {
             };
             sup.stop(mode, STOP_GRACE).await;
         }
+    }
+}
+
+/// The last apply's result for `/status`. An apply that changed nothing leaves the last one that
+/// did in the report: that is the configuration in force.
+fn record_last_apply(s: &mut Status, outcome: &ApplyOutcome, elapsed: Duration) {
+    let keep = matches!(outcome, ApplyOutcome::Unchanged)
+        && s.last_apply_result
+            .as_ref()
+            .is_some_and(|l| l.result == "ok");
+    if !keep {
+        s.last_apply_result = Some(crate::report::LastApply {
+            result: match outcome {
+                ApplyOutcome::Unchanged => "unchanged",
+                ApplyOutcome::Applied(_) => "ok",
+            }
+            .into(),
+            time: crate::report::rfc3339(SystemTime::now()),
+            duration_ms: Some(elapsed.as_millis() as u64),
+            how: match outcome {
+                ApplyOutcome::Unchanged => None,
+                ApplyOutcome::Applied(how) => Some(how.clone()),
+            },
+            error: None,
+        });
     }
 }
 
@@ -795,6 +1056,71 @@ fn log_apply(previous: Option<&Intent>, intent: &Intent, outcome: &ApplyOutcome,
     }
 }
 
+/// Logs an apply of a route delta as [`log_apply`] logs a whole one, from the delta itself.
+fn log_delta(delta: &Delta, outcome: &ApplyOutcome, took: Duration, routes: usize, hash: &str) {
+    let ms = took.as_millis() as u64;
+    let (added, withdrawn, changed) = (delta.added.len(), delta.removed.len(), delta.changed.len());
+    match outcome {
+        ApplyOutcome::Unchanged => {
+            tracing::debug!(added, withdrawn, changed, routes, %hash, "unchanged at the daemon")
+        }
+        ApplyOutcome::Applied(how) => tracing::info!(
+            %how,
+            added,
+            withdrawn,
+            changed,
+            routes,
+            %hash,
+            ms,
+            "applied"
+        ),
+    }
+    let sources = |r: &crate::intent::Route| {
+        r.sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut logged = 0;
+    for r in &delta.added {
+        if logged < LOGGED_CHANGES {
+            tracing::info!(prefix = %r.prefix, sources = %sources(r), "route announced");
+        }
+        logged += 1;
+    }
+    for r in &delta.removed {
+        if logged < LOGGED_CHANGES {
+            tracing::info!(prefix = %r.prefix, sources = %sources(r), "route withdrawn");
+        }
+        logged += 1;
+    }
+    for c in &delta.changed {
+        if logged < LOGGED_CHANGES {
+            tracing::info!(
+                prefix = %c.after.prefix,
+                from = %sources(&c.before),
+                to = %sources(&c.after),
+                next_hop = %c.after.next_hop,
+                "route changed"
+            );
+        }
+        logged += 1;
+    }
+    if logged > LOGGED_CHANGES {
+        tracing::info!(
+            more = logged - LOGGED_CHANGES,
+            "further route changes not listed (/intent has every route)"
+        );
+    }
+    for d in delta.diagnostics_added.iter().take(LOGGED_CHANGES) {
+        log_diagnostic(d, "intent");
+    }
+    for d in delta.diagnostics_removed.iter().take(LOGGED_CHANGES) {
+        tracing::info!(object = %d.object, was = %d.message, "resolved");
+    }
+}
+
 /// A diagnostic as a log event at its own level; `source` says where it comes from (`intent`:
 /// compile; `render`: what the daemon cannot express).
 fn log_diagnostic(d: &crate::diagnostic::Diagnostic, source: &str) {
@@ -832,14 +1158,17 @@ pub async fn run(
         driver,
         supervisor,
         status,
-        pending: None,
-        last: None,
+        engine: None,
+        waiting: None,
+        unapplied: Delta::default(),
+        pending: false,
+        in_sync: false,
+        files_due: None,
+        files_written: None,
         retry: None,
         failed_checks: 0,
         restarted_for: None,
         secret_file,
-        applied: None,
-        applied_held: None,
         observer: crate::observer::Observer::default(),
         notes: Vec::new(),
         last_failure: None,
@@ -859,6 +1188,7 @@ pub async fn run(
     }
     loop {
         let start_due = agent.supervisor.as_ref().and_then(Supervisor::next_start);
+        let files_due = agent.files_due.filter(|_| !agent.pending);
         let starting = agent
             .supervisor
             .as_ref()
@@ -886,8 +1216,12 @@ pub async fn run(
                         s.set_stale(Stale::InputRejected, format!("input rejected, the configuration in force is that of the last good input: {message}"));
                     });
                 }
-                Some(SourceEvent::Snapshot(snapshot)) => agent.on_snapshot(snapshot),
+                Some(SourceEvent::Snapshot(snapshot)) => agent.on_state(State::Snapshot(snapshot)),
+                Some(SourceEvent::Changes(changes)) => agent.on_state(State::Changes(changes)),
             },
+            _ = tokio::time::sleep_until(files_due.unwrap_or_else(tokio::time::Instant::now)), if files_due.is_some() => {
+                agent.write_files();
+            }
             _ = ticker.tick() => agent.on_tick().await,
             _ = tokio::time::sleep_until(start_due.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if start_due.is_some() => {
                 agent.start_daemon().await;

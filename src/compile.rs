@@ -14,9 +14,11 @@ use ipnet::IpNet;
 use crate::address;
 use crate::diagnostic::Diagnostic;
 use crate::intent::{self, Intent, NextHop, Route, Source};
-use crate::model::{BgpAnnotation, Family, Kind, ObjectRef, Policy};
+use crate::model::{BgpAnnotation, Family, Kind, Name, ObjectRef, Policy};
 use crate::options::{SpeakerMode, SpeakerOptions};
-use crate::snapshot::{EipInfo, Liveness, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo};
+use crate::snapshot::{
+    EipInfo, Liveness, Origin, PodInfo, Readiness, ServiceInfo, Snapshot, SubnetInfo,
+};
 use crate::text;
 
 /// What the rules decided for some prefixes of one object.
@@ -410,6 +412,22 @@ fn subnet_not_ready(subnet: &SubnetInfo) -> Reason {
 
 /// Pod rule: each attachment's IPs, under the pod's policy or else its subnet's.
 pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions) -> Vec<Finding> {
+    pod_findings_in(
+        pod,
+        &snapshot.subnets,
+        snapshot.origin == Origin::Manifests,
+        options,
+    )
+}
+
+/// [`pod_findings`] given only what it reads of the snapshot: the subnets (the pod's are looked up
+/// by name) and whether the state comes from manifests.
+pub fn pod_findings_in(
+    pod: &PodInfo,
+    subnets: &BTreeMap<String, SubnetInfo>,
+    origin_is_manifest: bool,
+    options: &SpeakerOptions,
+) -> Vec<Finding> {
     let object = ObjectRef::namespaced(Kind::Pod, &pod.namespace, &pod.name);
     let all: Vec<IpNet> = pod
         .attachments
@@ -445,7 +463,6 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
         };
         return vec![not(&object, all, reason)];
     }
-    let origin_is_manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
     let mut out = Vec::with_capacity(pod.attachments.len());
     for attachment in &pod.attachments {
         let prefixes: Vec<IpNet> = attachment.ips.iter().copied().map(host_prefix).collect();
@@ -454,17 +471,17 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
                 &object,
                 prefixes,
                 Reason::NoSubnet {
-                    provider: attachment.provider.clone(),
+                    provider: attachment.provider.to_string(),
                 },
             ));
             continue;
         };
-        let Some(subnet) = snapshot.subnets.get(subnet_name) else {
+        let Some(subnet) = subnets.get(subnet_name.as_str()) else {
             out.push(not(
                 &object,
                 prefixes,
                 Reason::SubnetUnknown {
-                    subnet: subnet_name.clone(),
+                    subnet: subnet_name.to_string(),
                 },
             ));
             continue;
@@ -502,7 +519,7 @@ pub fn pod_findings(pod: &PodInfo, snapshot: &Snapshot, options: &SpeakerOptions
                 &object,
                 prefixes,
                 Reason::OtherNode {
-                    pod_node: pod.node.clone(),
+                    pod_node: pod.node.as_ref().map(ToString::to_string),
                     speaker_node: speaker_node.clone(),
                 },
             ));
@@ -703,115 +720,211 @@ fn finding_diagnostic(f: &Finding) -> Option<Diagnostic> {
     }
 }
 
-/// Compiles cluster state and validated options into the intent. `prior` holds diagnostics from
-/// earlier stages (option resolution) so that the intent shows them all.
-pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnostic]) -> Intent {
-    let mut diagnostics: Vec<Diagnostic> = prior.to_vec();
-    for note in &snapshot.input_warnings {
-        diagnostics.push(Diagnostic::warning("input", note.as_str()));
-    }
-    let mut routes: BTreeMap<IpNet, Vec<Source>> = BTreeMap::new();
-    let manifest = snapshot.origin == crate::snapshot::Origin::Manifests;
+/// What one object puts into the intent: the routes it is a source of and the diagnostics it
+/// calls for. `compile` adds up every object's; the incremental engine (`crate::engine`) keeps
+/// the sum and, when an object changes, takes its old contribution out and puts its new one in.
+/// An object's contribution depends only on the object, the options, the origin and (for a pod)
+/// the subnets its attachments name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub routes: Vec<(IpNet, Source)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
 
-    for subnet in snapshot.subnets.values() {
-        let findings = subnet_findings(subnet, options, manifest);
-        let policy_set = subnet
-            .bgp
-            .as_ref()
-            .and_then(BgpAnnotation::policy)
-            .is_some();
-        if policy_set
-            && subnet.readiness == Readiness::NoStatus
-            && manifest
-            && matches!(options.mode, SpeakerMode::Node { .. })
-        {
-            diagnostics.push(Diagnostic::info(
-                ObjectRef::cluster(Kind::Subnet, &subnet.name),
-                "no status in the manifest: treated as ready",
-            ));
-        }
-        if policy_set
-            && subnet.nat_outgoing
-            && subnet_ready(subnet, manifest)
-            && matches!(options.mode, SpeakerMode::Node { .. })
-        {
-            diagnostics.push(Diagnostic::warning(
-                ObjectRef::cluster(Kind::Subnet, &subnet.name),
-                "announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false",
-            ));
-        }
-        absorb(findings, &mut routes, &mut diagnostics);
+impl Contribution {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.diagnostics.is_empty()
     }
-    for pod in snapshot.pods.values() {
-        let findings = pod_findings(pod, snapshot, options);
-        if pod.bgp.as_ref().is_some_and(|v| v.policy().is_some()) {
-            for f in &findings {
-                if let Outcome::NotAnnounced(
-                    r @ (Reason::SubnetUnknown { .. } | Reason::NoSubnet { .. }),
-                ) = &f.outcome
-                {
-                    diagnostics.push(Diagnostic::warning(
-                        &f.object,
-                        format!("not announced: {r}"),
+
+    /// The findings of the object named `namespace`/`name` (shared with the routes' sources).
+    fn absorb(&mut self, findings: Vec<Finding>, namespace: Option<&Name>, name: &Name) {
+        for f in findings {
+            if let Some(d) = finding_diagnostic(&f) {
+                self.diagnostics.push(d);
+            }
+            if let Outcome::Announced { policy, .. } = f.outcome {
+                for prefix in f.prefixes {
+                    self.routes.push((
+                        prefix,
+                        Source {
+                            kind: f.object.kind,
+                            namespace: namespace.cloned(),
+                            name: name.clone(),
+                            policy,
+                        },
                     ));
                 }
             }
         }
-        absorb(findings, &mut routes, &mut diagnostics);
     }
-    for svc in snapshot.services.values() {
-        absorb(
-            service_findings(svc, options),
-            &mut routes,
-            &mut diagnostics,
-        );
-    }
-    for eip in snapshot.eips.values() {
-        absorb(eip_findings(eip, options), &mut routes, &mut diagnostics);
-    }
+}
 
-    let (v4_carried, v6_carried) = carried_families(options);
-    let mut unreachable: BTreeMap<Family, Vec<IpNet>> = BTreeMap::new();
-    let routes: Vec<Route> = routes
-        .into_iter()
-        .map(|(prefix, sources)| {
-            let family = Family::of(prefix.addr());
-            let carried = match family {
-                Family::Ipv4Unicast => v4_carried,
-                Family::Ipv6Unicast => v6_carried,
-            };
-            if !carried {
-                unreachable.entry(family).or_default().push(prefix);
+/// A Subnet's contribution: its CIDRs when announced, and the notes about its status and
+/// natOutgoing.
+pub fn subnet_contribution(
+    subnet: &SubnetInfo,
+    options: &SpeakerOptions,
+    origin_is_manifest: bool,
+) -> Contribution {
+    let mut c = Contribution::default();
+    let node_mode = matches!(options.mode, SpeakerMode::Node { .. });
+    let policy_set = subnet
+        .bgp
+        .as_ref()
+        .and_then(BgpAnnotation::policy)
+        .is_some();
+    if policy_set && subnet.readiness == Readiness::NoStatus && origin_is_manifest && node_mode {
+        c.diagnostics.push(Diagnostic::info(
+            ObjectRef::cluster(Kind::Subnet, &subnet.name),
+            "no status in the manifest: treated as ready",
+        ));
+    }
+    if policy_set && subnet.nat_outgoing && subnet_ready(subnet, origin_is_manifest) && node_mode {
+        c.diagnostics.push(Diagnostic::warning(
+            ObjectRef::cluster(Kind::Subnet, &subnet.name),
+            "announced with natOutgoing: true; return traffic will be NATed, set spec.natOutgoing to false",
+        ));
+    }
+    c.absorb(
+        subnet_findings(subnet, options, origin_is_manifest),
+        None,
+        &Name::new(&subnet.name),
+    );
+    c
+}
+
+/// A Pod's contribution: its addresses when announced, and warnings about what is wrong with it.
+pub fn pod_contribution(
+    pod: &PodInfo,
+    subnets: &BTreeMap<String, SubnetInfo>,
+    origin_is_manifest: bool,
+    options: &SpeakerOptions,
+) -> Contribution {
+    let mut c = Contribution::default();
+    let findings = pod_findings_in(pod, subnets, origin_is_manifest, options);
+    if pod.bgp.as_ref().is_some_and(|v| v.policy().is_some()) {
+        for f in &findings {
+            if let Outcome::NotAnnounced(
+                r @ (Reason::SubnetUnknown { .. } | Reason::NoSubnet { .. }),
+            ) = &f.outcome
+            {
+                c.diagnostics.push(Diagnostic::warning(
+                    &f.object,
+                    format!("not announced: {r}"),
+                ));
             }
-            let next_hop = match family {
-                Family::Ipv4Unicast => options.node_ip_v4.map(|ip| NextHop::Address(ip.into())),
-                Family::Ipv6Unicast => options.node_ip_v6.map(|ip| NextHop::Address(ip.into())),
-            }
-            .unwrap_or(NextHop::SelfAddress);
-            Route {
-                prefix,
-                family,
-                next_hop,
-                sources,
-                unreachable: !carried,
-            }
-        })
-        .collect();
-    // One warning per family rather than per route: 100k unreachable pod routes are one problem.
-    for (family, prefixes) in unreachable {
-        let examples: Vec<String> = prefixes.iter().take(3).map(ToString::to_string).collect();
-        let more = if prefixes.len() > 3 { ", ..." } else { "" };
-        diagnostics.push(Diagnostic::warning(
+        }
+    }
+    c.absorb(findings, Some(&pod.namespace), &pod.name);
+    c
+}
+
+/// A Service's contribution.
+pub fn service_contribution(svc: &ServiceInfo, options: &SpeakerOptions) -> Contribution {
+    let mut c = Contribution::default();
+    c.absorb(
+        service_findings(svc, options),
+        Some(&svc.namespace),
+        &svc.name,
+    );
+    c
+}
+
+/// An IptablesEIP's contribution.
+pub fn eip_contribution(eip: &EipInfo, options: &SpeakerOptions) -> Contribution {
+    let mut c = Contribution::default();
+    c.absorb(eip_findings(eip, options), None, &Name::new(&eip.name));
+    c
+}
+
+/// Diagnostics that belong to no object: option resolution's (`prior`), the source's notes, and
+/// the neighbors whose local address a route lookup decides.
+pub fn global_diagnostics(
+    options: &SpeakerOptions,
+    prior: &[Diagnostic],
+    input_warnings: &[String],
+) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = prior.to_vec();
+    for note in input_warnings {
+        out.push(Diagnostic::warning("input", note.as_str()));
+    }
+    for neighbor in options.route_lookups_needed() {
+        out.push(Diagnostic::info(
             "options",
             format!(
-                "{} {family} route(s) not announced because {} ({}{more})",
-                prefixes.len(),
-                Reason::FamilyNotCarried(family),
-                examples.join(", ")
+                "neighbor {neighbor}: its local address (and next hop) is the allowed source address the kernel's route to it uses, looked up by `apply` and `run`; rendered unpinned here (give --neighbor-local-address {neighbor}=ADDRESS to pin it)"
             ),
         ));
     }
+    out
+}
 
+/// The one warning for the routes of a family no neighbor carries (one per family rather than per
+/// route: 100k unreachable pod routes are one problem). `first` are the family's first prefixes
+/// in order (at most three are shown), `count` how many there are.
+pub fn unreachable_diagnostic(family: Family, count: usize, first: &[IpNet]) -> Diagnostic {
+    let examples: Vec<String> = first.iter().take(3).map(ToString::to_string).collect();
+    let more = if count > 3 { ", ..." } else { "" };
+    Diagnostic::warning(
+        "options",
+        format!(
+            "{count} {family} route(s) not announced because {} ({}{more})",
+            Reason::FamilyNotCarried(family),
+            examples.join(", ")
+        ),
+    )
+}
+
+/// What the options say about every route of a family: its next hop and whether a neighbor
+/// carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteAttributes {
+    pub next_hop_v4: NextHop,
+    pub next_hop_v6: NextHop,
+    pub v4_carried: bool,
+    pub v6_carried: bool,
+}
+
+impl RouteAttributes {
+    pub fn of(options: &SpeakerOptions) -> RouteAttributes {
+        let (v4_carried, v6_carried) = carried_families(options);
+        RouteAttributes {
+            next_hop_v4: options
+                .node_ip_v4
+                .map_or(NextHop::SelfAddress, |ip| NextHop::Address(ip.into())),
+            next_hop_v6: options
+                .node_ip_v6
+                .map_or(NextHop::SelfAddress, |ip| NextHop::Address(ip.into())),
+            v4_carried,
+            v6_carried,
+        }
+    }
+
+    pub fn carried(&self, family: Family) -> bool {
+        match family {
+            Family::Ipv4Unicast => self.v4_carried,
+            Family::Ipv6Unicast => self.v6_carried,
+        }
+    }
+
+    /// The route of `prefix` with these sources (sorted and deduplicated by the caller).
+    pub fn route(&self, prefix: IpNet, sources: Vec<Source>) -> Route {
+        let family = Family::of(prefix.addr());
+        Route {
+            prefix,
+            family,
+            next_hop: match family {
+                Family::Ipv4Unicast => self.next_hop_v4,
+                Family::Ipv6Unicast => self.next_hop_v6,
+            },
+            sources,
+            unreachable: !self.carried(family),
+        }
+    }
+}
+
+/// The parts of the intent that depend on the options alone: speaker, BGP settings, neighbors.
+pub fn header(options: &SpeakerOptions) -> (intent::Speaker, intent::Bgp, Vec<intent::Neighbor>) {
     let families_for = |ip: IpAddr| -> Vec<Family> {
         if options.extended_nexthop {
             vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
@@ -819,7 +932,7 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
             vec![Family::of(ip)]
         }
     };
-    let neighbors = options
+    let mut neighbors: Vec<intent::Neighbor> = options
         .neighbors_v4
         .iter()
         .map(|&a| IpAddr::V4(a))
@@ -831,15 +944,7 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
             local_address: options.local_addresses.get(&address).copied(),
         })
         .collect();
-    for neighbor in options.route_lookups_needed() {
-        diagnostics.push(Diagnostic::info(
-            "options",
-            format!(
-                "neighbor {neighbor}: its local address (and next hop) is the allowed source address the kernel's route to it uses, looked up by `apply` and `run`; rendered unpinned here (give --neighbor-local-address {neighbor}=ADDRESS to pin it)"
-            ),
-        ));
-    }
-
+    neighbors.sort_by_key(|n| n.address);
     let (mode, node, gateway) = match &options.mode {
         SpeakerMode::Node { node } => (intent::Mode::Node, Some(node.clone()), None),
         SpeakerMode::NatGateway { gateway } => {
@@ -847,35 +952,86 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
         }
     };
     let hold = options.hold_time.as_secs();
+    let speaker = intent::Speaker {
+        mode,
+        node,
+        gateway,
+        router_id: options.router_id,
+        local_as: options.cluster_as,
+    };
+    let bgp = intent::Bgp {
+        hold_time: hold,
+        keepalive: hold / 3,
+        passive: options.passive,
+        ebgp_multihop_ttl: options.ebgp_multihop_ttl,
+        extended_nexthop: options.extended_nexthop,
+        graceful_restart: intent::GracefulRestart {
+            enabled: options.graceful_restart,
+            restart_time: options.graceful_restart_time.as_secs(),
+            deferral_time: options.graceful_restart_deferral_time.as_secs(),
+        },
+        bfd: intent::Bfd {
+            enabled: options.bfd.enabled,
+            min_tx_ms: options.bfd.min_tx_ms,
+            min_rx_ms: options.bfd.min_rx_ms,
+            multiplier: options.bfd.multiplier,
+        },
+        password: options.password.clone(),
+    };
+    (speaker, bgp, neighbors)
+}
+
+/// Compiles cluster state and validated options into the intent. `prior` holds diagnostics from
+/// earlier stages (option resolution) so that the intent shows them all. This is the whole
+/// computation at once; `crate::engine::Engine` keeps the same result current object by object,
+/// and is checked against this function (tests/engine.rs).
+pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnostic]) -> Intent {
+    let mut diagnostics = global_diagnostics(options, prior, &snapshot.input_warnings);
+    let mut routes: BTreeMap<IpNet, Vec<Source>> = BTreeMap::new();
+    let manifest = snapshot.origin == Origin::Manifests;
+    let mut add = |c: Contribution| {
+        for (prefix, source) in c.routes {
+            routes.entry(prefix).or_default().push(source);
+        }
+        diagnostics.extend(c.diagnostics);
+    };
+    for subnet in snapshot.subnets.values() {
+        add(subnet_contribution(subnet, options, manifest));
+    }
+    for pod in snapshot.pods.values() {
+        add(pod_contribution(pod, &snapshot.subnets, manifest, options));
+    }
+    for svc in snapshot.services.values() {
+        add(service_contribution(svc, options));
+    }
+    for eip in snapshot.eips.values() {
+        add(eip_contribution(eip, options));
+    }
+
+    let attributes = RouteAttributes::of(options);
+    let routes: Vec<Route> = routes
+        .into_iter()
+        .map(|(prefix, sources)| attributes.route(prefix, sources))
+        .collect();
+    for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+        if attributes.carried(family) {
+            continue;
+        }
+        let mut of_family = routes.iter().filter(|r| r.family == family);
+        let first: Vec<IpNet> = of_family.by_ref().take(3).map(|r| r.prefix).collect();
+        if first.is_empty() {
+            continue;
+        }
+        let count = first.len() + of_family.count();
+        diagnostics.push(unreachable_diagnostic(family, count, &first));
+    }
+
+    let (speaker, bgp, neighbors) = header(options);
     let mut intent = Intent {
         api_version: intent::API_VERSION.to_string(),
         kind: intent::KIND.to_string(),
-        speaker: intent::Speaker {
-            mode,
-            node,
-            gateway,
-            router_id: options.router_id,
-            local_as: options.cluster_as,
-        },
-        bgp: intent::Bgp {
-            hold_time: hold,
-            keepalive: hold / 3,
-            passive: options.passive,
-            ebgp_multihop_ttl: options.ebgp_multihop_ttl,
-            extended_nexthop: options.extended_nexthop,
-            graceful_restart: intent::GracefulRestart {
-                enabled: options.graceful_restart,
-                restart_time: options.graceful_restart_time.as_secs(),
-                deferral_time: options.graceful_restart_deferral_time.as_secs(),
-            },
-            bfd: intent::Bfd {
-                enabled: options.bfd.enabled,
-                min_tx_ms: options.bfd.min_tx_ms,
-                min_rx_ms: options.bfd.min_rx_ms,
-                multiplier: options.bfd.multiplier,
-            },
-            password: options.password.clone(),
-        },
+        speaker,
+        bgp,
         neighbors,
         routes,
         diagnostics,
@@ -883,26 +1039,4 @@ pub fn compile(snapshot: &Snapshot, options: &SpeakerOptions, prior: &[Diagnosti
     };
     intent.seal();
     intent
-}
-
-fn absorb(
-    findings: Vec<Finding>,
-    routes: &mut BTreeMap<IpNet, Vec<Source>>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    for f in findings {
-        if let Some(d) = finding_diagnostic(&f) {
-            diagnostics.push(d);
-        }
-        if let Outcome::Announced { policy, .. } = f.outcome {
-            for prefix in f.prefixes {
-                routes.entry(prefix).or_default().push(Source {
-                    kind: f.object.kind,
-                    namespace: f.object.namespace.clone(),
-                    name: f.object.name.clone(),
-                    policy,
-                });
-            }
-        }
-    }
 }

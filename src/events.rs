@@ -44,8 +44,16 @@ fn parse_object(object: &str) -> Option<(Kind, Option<String>, String)> {
 
 /// The Events the intent's warnings call for (pure: which diagnostics, which reason).
 pub fn events_for(intent: &Intent, snapshot: &Snapshot) -> Vec<PendingEvent> {
-    intent
-        .diagnostics
+    events_for_diagnostics(&intent.diagnostics, snapshot)
+}
+
+/// The Events that `diagnostics` call for (an apply of a route delta: the diagnostics that
+/// appeared).
+pub fn events_for_diagnostics(
+    diagnostics: &[Diagnostic],
+    snapshot: &Snapshot,
+) -> Vec<PendingEvent> {
+    diagnostics
         .iter()
         .filter(|d: &&Diagnostic| d.level == Level::Warning)
         .filter_map(|d| {
@@ -57,14 +65,15 @@ pub fn events_for(intent: &Intent, snapshot: &Snapshot) -> Vec<PendingEvent> {
             } else {
                 "BGPAnnouncement"
             };
-            let key = || (namespace.clone().unwrap_or_default(), name.clone());
+            let ns = namespace.as_deref().unwrap_or_default();
             let uid = match kind {
-                Kind::Pod => snapshot.pods.get(&key()).and_then(|p| p.uid.clone()),
-                Kind::Service => snapshot.services.get(&key()).and_then(|p| p.uid.clone()),
-                Kind::Subnet => snapshot.subnets.get(&name).and_then(|p| p.uid.clone()),
-                Kind::IptablesEip => snapshot.eips.get(&name).and_then(|p| p.uid.clone()),
+                Kind::Pod => snapshot.pod(ns, &name).and_then(|p| p.uid.as_ref()),
+                Kind::Service => snapshot.service(ns, &name).and_then(|p| p.uid.as_ref()),
+                Kind::Subnet => snapshot.subnets.get(&name).and_then(|p| p.uid.as_ref()),
+                Kind::IptablesEip => snapshot.eips.get(&name).and_then(|p| p.uid.as_ref()),
                 Kind::Node | Kind::VpcNatGateway => None,
-            };
+            }
+            .map(ToString::to_string);
             Some(PendingEvent {
                 kind,
                 namespace,

@@ -308,11 +308,10 @@ pub enum EvidenceState {
 const TEXT_INSIDE_LINES: usize = 100;
 
 fn exists(snapshot: &Snapshot, o: &ObjectRef) -> bool {
-    let ns = || o.namespace.clone().unwrap_or_default();
     match o.kind {
         Kind::Node => snapshot.nodes.contains_key(&o.name),
-        Kind::Pod => snapshot.pods.contains_key(&(ns(), o.name.clone())),
-        Kind::Service => snapshot.services.contains_key(&(ns(), o.name.clone())),
+        Kind::Pod => snapshot.pods.contains_key(&o.pair()),
+        Kind::Service => snapshot.services.contains_key(&o.pair()),
         Kind::Subnet => snapshot.subnets.contains_key(&o.name),
         Kind::IptablesEip => snapshot.eips.contains_key(&o.name),
         Kind::VpcNatGateway => snapshot.gateways.contains_key(&o.name),
@@ -677,8 +676,8 @@ pub fn from_intent(intent: &Intent, query: &Query, stale: &[String]) -> Explanat
         Evidence {
             object: ObjectId {
                 kind: src.kind,
-                namespace: src.namespace.clone(),
-                name: src.name.clone(),
+                namespace: src.namespace.as_ref().map(ToString::to_string),
+                name: src.name.to_string(),
             },
             prefix: Some(r.prefix),
             relation,
@@ -749,7 +748,7 @@ pub fn from_intent(intent: &Intent, query: &Query, stale: &[String]) -> Explanat
                     for r in &intent.routes {
                         for src in &r.sources {
                             if src.kind == object.kind
-                                && src.namespace == object.namespace
+                                && src.namespace.as_deref() == object.namespace.as_deref()
                                 && src.name == object.name
                             {
                                 answer.evidence.push(route_evidence(r, src, None));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Asn, Family, Kind, Policy, Secret};
+use crate::model::{Asn, Family, Kind, Name, Policy, Secret};
 
 pub const API_VERSION: &str = "bgpgen/v1";
 pub const KIND: &str = "Intent";
@@ -145,9 +145,10 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Source {
     pub kind: Kind,
+    /// Shared with the object's record: 100k routes do not copy 100k names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    pub namespace: Option<Name>,
+    pub name: Name,
     pub policy: Policy,
 }
 
@@ -187,10 +188,7 @@ impl Intent {
         self.routes.iter().filter(|r| !r.unreachable)
     }
 
-    /// Sorts every list and recomputes the hash. The hash covers the redacted document and a
-    /// digest of the password ([`password_digest`]), so that a password change changes it (the
-    /// daemons reset sessions for it; `diff` must not call it "no changes") while the printed hash
-    /// reveals nothing a guesser could test cheaply.
+    /// Sorts every list and recomputes the hash ([`Intent::compute_hash`]).
     pub fn seal(&mut self) {
         self.neighbors.sort_by_key(|n| n.address);
         self.routes.sort_by_key(|r| (r.family, r.prefix));
@@ -198,31 +196,33 @@ impl Intent {
             r.sources.sort();
             r.sources.dedup();
         }
-        self.diagnostics.sort_by(|a, b| {
-            (&a.object, a.level, &a.message).cmp(&(&b.object, b.level, &b.message))
-        });
+        self.diagnostics.sort_by(diagnostic_order);
         self.diagnostics.dedup();
-        self.hash = String::new();
-        // Streamed into the hash: the canonical text of 100k routes with their sources is tens of
-        // MB, and the sidecar seals an intent on every change. Serializing plain structs of
-        // strings, numbers and addresses cannot fail.
-        let mut hasher = HashWriter(Sha256::new());
-        let _ = serde_json::to_writer(&mut hasher, self);
-        if let Some(p) = &self.bgp.password {
-            let salt = format!(
-                "bgpgen/v1 intent password {} {}",
-                self.speaker.router_id, self.speaker.local_as
-            );
-            hasher.0.update(b"\npassword:");
-            hasher.0.update(password_digest(p, &salt));
+        self.hash = self.compute_hash();
+    }
+
+    /// The hash of this (sealed) intent, from its parts as [`HashParts`] defines it.
+    pub fn compute_hash(&self) -> String {
+        let mut routes = DigestSum::default();
+        for r in &self.routes {
+            routes.add(&route_digest(r));
         }
-        let digest = hasher.0.finalize();
-        let mut hex = String::with_capacity(7 + 64);
-        hex.push_str("sha256:");
-        for byte in digest.iter() {
-            hex.push_str(&format!("{byte:02x}"));
+        let mut diagnostics = DigestSum::default();
+        for d in &self.diagnostics {
+            diagnostics.add(&diagnostic_digest(d));
         }
-        self.hash = hex;
+        HashParts {
+            header: header_digest(
+                &self.api_version,
+                &self.kind,
+                &self.speaker,
+                &self.bgp,
+                &self.neighbors,
+            ),
+            routes,
+            diagnostics,
+        }
+        .hash(&self.speaker, self.bgp.password.as_ref())
     }
 
     /// The document as JSON, with the password in clear only when `show_secrets` is set.
@@ -244,6 +244,155 @@ impl Intent {
     pub fn to_yaml(&self, show_secrets: bool) -> String {
         crate::source::yaml::to_string(&self.to_json_value(show_secrets))
     }
+}
+
+/// The order of diagnostics in an intent: by object, then level, then message.
+pub fn diagnostic_order(a: &Diagnostic, b: &Diagnostic) -> std::cmp::Ordering {
+    (&a.object, a.level, &a.message).cmp(&(&b.object, b.level, &b.message))
+}
+
+/// An order-independent combination of 256-bit digests: their count and their sum modulo 2^256
+/// (an additive multiset hash). Adding and removing one element is O(1), which is what lets the
+/// incremental engine (`crate::engine`) keep the intent's hash current per change instead of
+/// hashing 100k routes again; the elements of an intent are distinct (routes by prefix,
+/// diagnostics deduplicated), so the sum stands for the set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DigestSum {
+    count: u64,
+    limbs: [u64; 4],
+}
+
+impl DigestSum {
+    pub fn add(&mut self, digest: &[u8; 32]) {
+        self.count = self.count.wrapping_add(1);
+        let mut carry = false;
+        for (i, limb) in self.limbs.iter_mut().enumerate() {
+            let d = u64::from_le_bytes(limb_bytes(digest, i));
+            let (s1, c1) = limb.overflowing_add(d);
+            let (s2, c2) = s1.overflowing_add(u64::from(carry));
+            *limb = s2;
+            carry = c1 || c2;
+        }
+    }
+
+    pub fn sub(&mut self, digest: &[u8; 32]) {
+        self.count = self.count.wrapping_sub(1);
+        let mut borrow = false;
+        for (i, limb) in self.limbs.iter_mut().enumerate() {
+            let d = u64::from_le_bytes(limb_bytes(digest, i));
+            let (s1, b1) = limb.overflowing_sub(d);
+            let (s2, b2) = s1.overflowing_sub(u64::from(borrow));
+            *limb = s2;
+            borrow = b1 || b2;
+        }
+    }
+
+    fn bytes(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        out[..8].copy_from_slice(&self.count.to_le_bytes());
+        for (i, limb) in self.limbs.iter().enumerate() {
+            out[8 + i * 8..16 + i * 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+}
+
+fn limb_bytes(digest: &[u8; 32], i: usize) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[i * 8..i * 8 + 8]);
+    b
+}
+
+/// What the intent's `hash` is computed from (DESIGN section 4: "of everything above, for change
+/// detection"): the SHA-256 of the header (apiVersion, kind, speaker, bgp with the password
+/// redacted, neighbors) as canonical JSON, the [`DigestSum`] of each route's SHA-256 (its JSON:
+/// prefix, family, next hop, sources, reachability), the same of each diagnostic's, and a slow
+/// digest of the password ([`password_digest`]). The final hash is the SHA-256 of these, so any
+/// change to any part changes it, and the full compile and the incremental engine compute the
+/// same value from the same document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashParts {
+    pub header: [u8; 32],
+    pub routes: DigestSum,
+    pub diagnostics: DigestSum,
+}
+
+impl HashParts {
+    /// The `sha256:` hash. The password digest is salted with the speaker's router ID and AS, so
+    /// that a password change changes the hash (the daemons reset sessions for it; `diff` must
+    /// not call it "no changes") while the printed hash reveals nothing a guesser could test
+    /// cheaply.
+    pub fn hash(&self, speaker: &Speaker, password: Option<&Secret>) -> String {
+        let mut h = Sha256::new();
+        h.update(b"bgpgen/v1 intent hash\nheader:");
+        h.update(self.header);
+        h.update(b"\nroutes:");
+        h.update(self.routes.bytes());
+        h.update(b"\ndiagnostics:");
+        h.update(self.diagnostics.bytes());
+        if let Some(p) = password {
+            let salt = format!(
+                "bgpgen/v1 intent password {} {}",
+                speaker.router_id, speaker.local_as
+            );
+            h.update(b"\npassword:");
+            h.update(password_digest(p, &salt));
+        }
+        let digest = h.finalize();
+        let mut hex = String::with_capacity(7 + 64);
+        hex.push_str("sha256:");
+        for byte in digest.iter() {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+}
+
+/// The header of the intent as the hash sees it (the same field names as the document).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Header<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    speaker: &'a Speaker,
+    bgp: &'a Bgp,
+    neighbors: &'a [Neighbor],
+}
+
+/// SHA-256 of the header's canonical JSON (the password redacted; it enters the hash as
+/// [`password_digest`]).
+pub fn header_digest(
+    api_version: &str,
+    kind: &str,
+    speaker: &Speaker,
+    bgp: &Bgp,
+    neighbors: &[Neighbor],
+) -> [u8; 32] {
+    digest_json(&Header {
+        api_version,
+        kind,
+        speaker,
+        bgp,
+        neighbors,
+    })
+}
+
+/// SHA-256 of one route's canonical JSON (sources sorted, as in a sealed intent).
+pub fn route_digest(route: &Route) -> [u8; 32] {
+    digest_json(route)
+}
+
+/// SHA-256 of one diagnostic's canonical JSON.
+pub fn diagnostic_digest(diagnostic: &Diagnostic) -> [u8; 32] {
+    digest_json(diagnostic)
+}
+
+fn digest_json<T: Serialize + ?Sized>(value: &T) -> [u8; 32] {
+    // Serializing plain structs of strings, numbers and addresses cannot fail.
+    let mut hasher = HashWriter(Sha256::new());
+    let _ = serde_json::to_writer(&mut hasher, value);
+    hasher.0.finalize().into()
 }
 
 /// PBKDF2-HMAC-SHA256 rounds of [`password_digest`]: tens of milliseconds per guess (computed

@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::address;
 use crate::duration::parse_go_duration;
 use crate::kubeovn::{IptablesEip, Subnet, VpcNatGateway};
-use crate::model::{BGP_ANNOTATION, BgpAnnotation, Kind, ObjectRef};
+use crate::model::{BGP_ANNOTATION, BgpAnnotation, Kind, Name, ObjectRef, Uid};
 use crate::text;
 
 /// Label Kube-OVN puts on an IptablesEIP to name the NAT gateway it is attached to.
@@ -67,9 +67,9 @@ pub enum Origin {
 pub struct Snapshot {
     pub origin: Origin,
     pub nodes: BTreeMap<String, NodeInfo>,
-    /// Keyed by (namespace, name).
-    pub pods: BTreeMap<(String, String), PodInfo>,
-    pub services: BTreeMap<(String, String), ServiceInfo>,
+    /// Keyed by (namespace, name); the key shares its strings with the record.
+    pub pods: BTreeMap<(Name, Name), PodInfo>,
+    pub services: BTreeMap<(Name, Name), ServiceInfo>,
     pub subnets: BTreeMap<String, SubnetInfo>,
     pub eips: BTreeMap<String, EipInfo>,
     pub gateways: BTreeMap<String, GatewayInfo>,
@@ -110,6 +110,16 @@ pub struct Conflict {
 }
 
 impl Snapshot {
+    /// The pod `namespace/name`, if held.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodInfo> {
+        self.pods.get(&(Name::new(namespace), Name::new(name)))
+    }
+
+    /// The service `namespace/name`, if held.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceInfo> {
+        self.services.get(&(Name::new(namespace), Name::new(name)))
+    }
+
     pub fn new(origin: Origin) -> Snapshot {
         Snapshot {
             origin,
@@ -125,11 +135,10 @@ impl Snapshot {
                 self.nodes.insert(n.name.clone(), n);
             }
             Object::Pod(p) => {
-                self.pods.insert((p.namespace.clone(), p.name.clone()), p);
+                self.pods.insert(p.key(), p);
             }
             Object::Service(s) => {
-                self.services
-                    .insert((s.namespace.clone(), s.name.clone()), s);
+                self.services.insert(s.key(), s);
             }
             Object::Subnet(s) => {
                 self.subnets.insert(s.name.clone(), s);
@@ -148,14 +157,8 @@ impl Snapshot {
     pub fn insert_new(&mut self, object: Object) -> Result<(), Conflict> {
         let same = match &object {
             Object::Node(n) => self.nodes.get(&n.name).map(|o| o == n),
-            Object::Pod(p) => self
-                .pods
-                .get(&(p.namespace.clone(), p.name.clone()))
-                .map(|o| o == p),
-            Object::Service(s) => self
-                .services
-                .get(&(s.namespace.clone(), s.name.clone()))
-                .map(|o| o == s),
+            Object::Pod(p) => self.pods.get(&p.key()).map(|o| o == p),
+            Object::Service(s) => self.services.get(&s.key()).map(|o| o == s),
             Object::Subnet(s) => self.subnets.get(&s.name).map(|o| o == s),
             Object::Eip(e) => self.eips.get(&e.name).map(|o| o == e),
             Object::Gateway(g) => self.gateways.get(&g.name).map(|o| o == g),
@@ -213,9 +216,9 @@ impl Liveness {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     /// `ovn` for the default network, `<nad>.<namespace>.ovn` for attachments.
-    pub provider: String,
-    pub subnet: Option<String>,
-    pub ips: Vec<IpAddr>,
+    pub provider: Name,
+    pub subnet: Option<Name>,
+    pub ips: Box<[IpAddr]>,
     /// True when the IPs came from `status.podIPs` rather than the Kube-OVN annotation.
     pub from_status: bool,
     /// Values that are not IP addresses (at most [`text::QUOTE_CHARS`] characters each), kept
@@ -237,22 +240,31 @@ impl Attachment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
     /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
-    pub uid: Option<String>,
-    pub namespace: String,
-    pub name: String,
-    pub node: Option<String>,
+    pub uid: Option<Uid>,
+    /// Interned, as are the node, subnet and provider names: ~100 namespaces, ~1,000 nodes and
+    /// subnets over 100,000 pods.
+    pub namespace: Name,
+    pub name: Name,
+    pub node: Option<Name>,
     pub bgp: Option<BgpAnnotation>,
     pub liveness: Liveness,
     pub host_network: bool,
-    pub attachments: Vec<Attachment>,
+    pub attachments: Box<[Attachment]>,
+}
+
+impl PodInfo {
+    /// The key of [`Snapshot::pods`].
+    pub fn key(&self) -> (Name, Name) {
+        (self.namespace.clone(), self.name.clone())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceInfo {
     /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
-    pub uid: Option<String>,
-    pub namespace: String,
-    pub name: String,
+    pub uid: Option<Uid>,
+    pub namespace: Name,
+    pub name: Name,
     pub bgp: Option<BgpAnnotation>,
     /// `spec.type`, `ClusterIP` when absent.
     pub service_type: String,
@@ -263,6 +275,13 @@ pub struct ServiceInfo {
     pub ips_field: &'static str,
     /// Values that are not IP addresses, kept (bounded) for the warning.
     pub unparsable: Box<[Box<str>]>,
+}
+
+impl ServiceInfo {
+    /// The key of [`Snapshot::services`].
+    pub fn key(&self) -> (Name, Name) {
+        (self.namespace.clone(), self.name.clone())
+    }
 }
 
 /// The `Ready` condition of a Subnet.
@@ -279,7 +298,7 @@ pub enum Readiness {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetInfo {
     /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
-    pub uid: Option<String>,
+    pub uid: Option<Uid>,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
     /// Every CIDR of `spec.cidrBlock` that parses, host bits as written (compile says what is
@@ -294,7 +313,7 @@ pub struct SubnetInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EipInfo {
     /// `metadata.uid`, so that Events attach to the object (`kubectl describe` matches on it).
-    pub uid: Option<String>,
+    pub uid: Option<Uid>,
     pub name: String,
     pub bgp: Option<BgpAnnotation>,
     pub v4: Option<Ipv4Addr>,
@@ -333,12 +352,18 @@ fn name_of(meta: &ObjectMeta) -> Result<String, FieldError> {
     }
 }
 
-fn namespace_of(meta: &ObjectMeta) -> String {
+fn namespace_of(meta: &ObjectMeta) -> Name {
     // Manifests written by hand often omit the namespace; kubectl would apply them to `default`.
-    meta.namespace
-        .clone()
-        .filter(|ns| !ns.is_empty())
-        .unwrap_or_else(|| "default".to_string())
+    Name::interned(
+        meta.namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or("default"),
+    )
+}
+
+fn uid_of(meta: &ObjectMeta) -> Option<Uid> {
+    meta.uid.as_deref().map(Uid::new)
 }
 
 fn bgp_annotation(meta: &ObjectMeta) -> Option<BgpAnnotation> {
@@ -436,11 +461,11 @@ impl PodInfo {
             let subnet = annotations
                 .get(&format!("{provider}{LOGICAL_SWITCH_SUFFIX}"))
                 .filter(|s| !s.is_empty())
-                .cloned();
+                .map(|s| Name::interned(s));
             attachments.push(Attachment {
-                provider: provider.to_string(),
+                provider: Name::interned(provider),
                 subnet,
-                ips,
+                ips: ips.into_boxed_slice(),
                 from_status: false,
                 unparsable,
             });
@@ -458,9 +483,9 @@ impl PodInfo {
                 };
                 if !ips.is_empty() || !unparsable.is_empty() {
                     attachments.push(Attachment {
-                        provider: "ovn".to_string(),
-                        subnet: Some(subnet.clone()),
-                        ips,
+                        provider: Name::interned("ovn"),
+                        subnet: Some(Name::interned(subnet)),
+                        ips: ips.into_boxed_slice(),
                         from_status: true,
                         unparsable,
                     });
@@ -468,23 +493,20 @@ impl PodInfo {
             }
         }
 
-        // A pod has one or two attachments of one or two addresses; growth leaves room for four of
-        // each, which is 30 MB over 100,000 pods held for the sidecar's lifetime.
-        for a in &mut attachments {
-            a.ips.shrink_to_fit();
-        }
-        attachments.shrink_to_fit();
+        // Boxed slices: a pod has one or two attachments of one or two addresses, and the spare
+        // capacity of growing vectors was 30 MB over 100,000 pods held for the sidecar's lifetime.
         Ok(PodInfo {
-            uid: meta.uid.clone(),
+            uid: uid_of(meta),
             namespace: namespace_of(meta),
-            name: name_of(meta)?,
+            name: Name::from(name_of(meta)?),
             node: spec
-                .and_then(|s| s.node_name.clone())
-                .filter(|n| !n.is_empty()),
+                .and_then(|s| s.node_name.as_deref())
+                .filter(|n| !n.is_empty())
+                .map(Name::interned),
             bgp: bgp_annotation(meta),
             liveness,
             host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
-            attachments,
+            attachments: attachments.into_boxed_slice(),
         })
     }
 }
@@ -511,9 +533,9 @@ impl ServiceInfo {
             }
         };
         Ok(ServiceInfo {
-            uid: svc.metadata.uid.clone(),
+            uid: uid_of(&svc.metadata),
             namespace: namespace_of(&svc.metadata),
-            name: name_of(&svc.metadata)?,
+            name: Name::from(name_of(&svc.metadata)?),
             bgp: bgp_annotation(&svc.metadata),
             service_type,
             headless,
@@ -550,7 +572,7 @@ impl SubnetInfo {
             },
         };
         Ok(SubnetInfo {
-            uid: subnet.metadata.uid.clone(),
+            uid: uid_of(&subnet.metadata),
             name: name_of(&subnet.metadata)?,
             bgp: bgp_annotation(&subnet.metadata),
             cidrs,
@@ -585,7 +607,7 @@ impl EipInfo {
             },
         };
         Ok(EipInfo {
-            uid: eip.metadata.uid.clone(),
+            uid: uid_of(&eip.metadata),
             name: name_of(&eip.metadata)?,
             bgp: bgp_annotation(&eip.metadata),
             v4,

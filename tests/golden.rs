@@ -185,7 +185,7 @@ fn covered(case: &Case) -> BTreeSet<String> {
     match &o.mode {
         SpeakerMode::Node { node } => {
             for p in case.snapshot.pods.values() {
-                let place = if p.node.as_ref() == Some(node) {
+                let place = if p.node.as_deref() == Some(node.as_str()) {
                     "this-node"
                 } else {
                     "other-node"

@@ -279,10 +279,23 @@ impl Source {
             Ok(None) => panic!("the source's channel closed\nhistory:\n{}", self.history()),
             Ok(Some(e)) => e,
         };
+        // The source sends what changed; the tests look at the state it describes.
+        let event = match event {
+            SourceEvent::Changes(changes) => {
+                let mut state = self
+                    .last
+                    .clone()
+                    .unwrap_or_else(|| Snapshot::new(bgpgen::snapshot::Origin::Cluster));
+                changes.apply_to(&mut state);
+                SourceEvent::Snapshot(std::sync::Arc::new(state))
+            }
+            e => e,
+        };
         let seen = match &event {
             SourceEvent::Snapshot(s) => Seen::Snapshot(routes_of(s, &self.args)),
             SourceEvent::Up(up) => Seen::Up(*up),
             SourceEvent::Invalid(m) => Seen::Invalid(m.clone()),
+            SourceEvent::Changes(_) => unreachable!("folded into a snapshot above"),
         };
         self.log.push((self.started.elapsed(), seen));
         if let SourceEvent::Snapshot(s) = &event {
@@ -778,8 +791,7 @@ async fn host_network_pods_are_filtered_by_the_field_selector() {
         let base = base();
         let s = src.expect_routes("initial sync", &base, &[]).await;
         assert!(
-            !s.pods
-                .contains_key(&("default".to_string(), "host-1".to_string())),
+            !s.pods.contains_key(&("default".into(), "host-1".into())),
             "a host-network pod reached the snapshot"
         );
         let log = api.request_log();

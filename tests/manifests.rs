@@ -75,8 +75,8 @@ fn list_items_are_located_by_index() {
 fn invalid_ips_and_cidrs_are_kept_for_the_rules_not_errors() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: d\n  annotations:\n    ovn.kubernetes.io/ip_address: 10.16.0.300,10.16.0.3\n";
     let s = load_texts([("p.yaml", pod)]).unwrap();
-    let a = &s.pods[&("d".to_string(), "p".to_string())].attachments[0];
-    assert_eq!(a.ips, ["10.16.0.3".parse::<std::net::IpAddr>().unwrap()]);
+    let a = &s.pods[&("d".into(), "p".into())].attachments[0];
+    assert_eq!(*a.ips, ["10.16.0.3".parse::<std::net::IpAddr>().unwrap()]);
     assert_eq!(&*a.unparsable, [Box::from("10.16.0.300")]);
 
     let subnet = "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata: {name: s}\nspec: {cidrBlock: \"10.16.0.0/16,banana\"}\n";
@@ -102,7 +102,7 @@ fn invalid_ips_and_cidrs_are_kept_for_the_rules_not_errors() {
         "x".repeat(1 << 20)
     );
     let s = load_texts([("big.yaml", big.as_str())]).unwrap();
-    let kept = &s.pods[&("d".to_string(), "p".to_string())].attachments[0].unparsable[0];
+    let kept = &s.pods[&("d".into(), "p".into())].attachments[0].unparsable[0];
     assert!(kept.len() < 200, "{} bytes kept", kept.len());
 
     // The speaker options of a NAT gateway are options: a bad one is still an error.

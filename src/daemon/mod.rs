@@ -227,6 +227,19 @@ pub trait Driver: Send + Sync {
         attempt: u32,
     ) -> Result<String, ApplyError>;
 
+    /// A route delta of the engine straight to the daemon, no file rendered (O(change)).
+    /// `None` when this daemon takes none (BIRD's `configure` re-reads its file) or the driver
+    /// does not know what the daemon holds (start, reconnect): then only a whole apply can tell.
+    /// The files on disk are not touched (the agent writes them later).
+    async fn apply_routes(
+        &mut self,
+        local_as: crate::model::Asn,
+        delta: &crate::engine::Delta,
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        let _ = (local_as, delta);
+        None
+    }
+
     /// Counters of this driver's own work, for `/metrics`.
     fn metrics(&self) -> Vec<DriverMetric> {
         Vec::new()

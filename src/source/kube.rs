@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,14 +17,15 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use crate::engine::Event as EngineEvent;
 use crate::kubeovn::{IptablesEip, Subnet, VpcNatGateway};
 use crate::model::{Kind, ObjectRef};
 use crate::snapshot::{
-    EipInfo, FieldError, GatewayInfo, NAT_GW_NAME_LABEL, NodeInfo, Object, Origin, PodInfo,
-    ServiceInfo, Snapshot, SubnetInfo,
+    EipInfo, FieldError, GatewayInfo, NAT_GW_NAME_LABEL, NodeInfo, Object, PodInfo, ServiceInfo,
+    Snapshot, SubnetInfo,
 };
-use crate::source::SourceEvent;
 use crate::source::throttle::Throttle;
+use crate::source::{Changes, SourceEvent};
 
 /// What to watch: a node speaker reads pods, services, subnets and nodes; a NAT gateway speaker
 /// only its gateway and the EIPs labelled with its name.
@@ -213,8 +213,8 @@ pub fn watch_cluster(
     out_rx
 }
 
-fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
-    let key = || (o.namespace.clone().unwrap_or_default(), o.name.clone());
+pub(crate) fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
+    let key = || o.pair();
     match o.kind {
         Kind::Node => snapshot.nodes.get(&o.name).cloned().map(Object::Node),
         Kind::Pod => snapshot.pods.get(&key()).cloned().map(Object::Pod),
@@ -225,17 +225,16 @@ fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
     }
 }
 
-fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
-    let ns = || o.namespace.clone().unwrap_or_default();
+pub(crate) fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
     match o.kind {
         Kind::Node => {
             snapshot.nodes.remove(&o.name);
         }
         Kind::Pod => {
-            snapshot.pods.remove(&(ns(), o.name.clone()));
+            snapshot.pods.remove(&o.pair());
         }
         Kind::Service => {
-            snapshot.services.remove(&(ns(), o.name.clone()));
+            snapshot.services.remove(&o.pair());
         }
         Kind::Subnet => {
             snapshot.subnets.remove(&o.name);
@@ -249,7 +248,7 @@ fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
     }
 }
 
-fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
+pub(crate) fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
     match kind {
         Kind::Node => snapshot.nodes.clear(),
         Kind::Pod => snapshot.pods.clear(),
@@ -260,8 +259,10 @@ fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
     }
 }
 
-/// Owns the snapshot: applies changes, holds back everything until each kind has listed once,
-/// swaps a relisted kind in only when its list is complete, and sends coalesced snapshots.
+/// Collects changes: holds back everything until each kind has listed once, turns a completed
+/// (re)list into one [`EngineEvent::Relist`] of its kind (never a partial one), and sends what
+/// changed since the last send, coalesced ([`Throttle`]). It keeps no copy of the cluster state:
+/// the sidecar's engine holds the only one.
 async fn state_task(
     client: Client,
     kinds: Vec<Kind>,
@@ -269,15 +270,13 @@ async fn state_task(
     out: mpsc::Sender<SourceEvent>,
     debounce: Duration,
 ) {
-    // Shared with the apply loop once sent; changed copy-on-write (one copy at rest).
-    let mut snapshot = Arc::new(Snapshot::new(Origin::Cluster));
+    let mut pending = Changes::default();
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
     // Lists in progress: objects collected between Init and InitDone.
     let mut listing: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
     // Kinds whose watch failed. A watch that resumes without news emits nothing, so recovery is
     // also detected by probing the API server while anything is failing.
     let mut failing: BTreeSet<Kind> = BTreeSet::new();
-    let mut dirty = false;
     // Watch events are whole objects: nothing to wait for before the first send.
     let mut throttle = Throttle::new(debounce, Duration::ZERO);
     let mut probe = tokio::time::interval(Duration::from_secs(1));
@@ -295,33 +294,26 @@ async fn state_task(
                     Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
                     Change::InitDone(kind) => {
                         // The relist is complete: only now replace this kind's objects.
-                        let snapshot = Arc::make_mut(&mut snapshot);
-                        clear_kind(snapshot, kind);
-                        for object in listing.remove(&kind).unwrap_or_default() {
-                            snapshot.upsert(object);
-                        }
+                        let objects = listing.remove(&kind).unwrap_or_default();
+                        pending.events.push(EngineEvent::Relist(kind, objects));
                         synced.insert(kind);
                         failing.remove(&kind);
-                        dirty = true;
                         tracing::debug!(kind = %kind, "list complete");
                     }
                     Change::Apply(object) => {
                         failing.remove(&object.object_ref().kind);
-                        Arc::make_mut(&mut snapshot).upsert(object);
-                        dirty = true;
+                        pending.events.push(EngineEvent::Upsert(object));
                     }
                     Change::Delete(reference) => {
                         failing.remove(&reference.kind);
-                        remove(Arc::make_mut(&mut snapshot), &reference);
-                        dirty = true;
+                        pending.events.push(EngineEvent::Delete(reference));
                     }
                     Change::Invalid(reference, error) => {
                         tracing::warn!(object = %reference, %error, "object ignored; its previous version (if any) stays in force");
-                        // During a relist, carry the previous version over, or the swap would drop it.
-                        if let Some(list) = listing.get_mut(&reference.kind)
-                            && let Some(previous) = get(&snapshot, &reference)
-                        {
-                            list.push(previous);
+                        // During a relist, the previous version is carried over, or the swap
+                        // would drop it.
+                        if listing.contains_key(&reference.kind) {
+                            pending.keep.push(reference);
                         }
                     }
                     Change::Error(kind, message) => {
@@ -339,7 +331,7 @@ async fn state_task(
                 {
                     return;
                 }
-                if dirty && synced.len() == kinds.len() {
+                if !pending.is_empty() && synced.len() == kinds.len() {
                     throttle.changed(tokio::time::Instant::now());
                 }
             }
@@ -354,8 +346,8 @@ async fn state_task(
             }
             _ = tokio::time::sleep_until(throttle.due().unwrap_or_else(tokio::time::Instant::now)), if throttle.due().is_some() && ready => {
                 throttle.sent(tokio::time::Instant::now());
-                dirty = false;
-                if out.send(SourceEvent::Snapshot(Arc::clone(&snapshot))).await.is_err() {
+                let changes = std::mem::take(&mut pending);
+                if out.send(SourceEvent::Changes(changes)).await.is_err() {
                     return;
                 }
             }

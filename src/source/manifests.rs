@@ -219,41 +219,6 @@ pub fn load_with(paths: &[PathBuf], limits: Limits) -> Result<Snapshot, LoadErro
     Ok(snapshot)
 }
 
-/// Reads every manifest named by `paths` and checks its syntax only, keeping nothing: the floor
-/// any reader of these files pays, which `load` and `compile` are measured against. Returns the
-/// number of documents (a List counts as one). With `tree`, every document is built as a generic
-/// tree (what a reader without bgpgen's lean records would pay), then dropped.
-pub fn check_syntax(paths: &[PathBuf], tree: bool) -> Result<usize, LoadError> {
-    let mut documents = 0;
-    let limits = Limits::default();
-    for (name, input) in read_all(paths, limits, &mut Vec::new())? {
-        // The floor reads the text whole, as the fastest reader of it would.
-        let text = input.into_text(&name, limits)?;
-        documents += match (is_json(&name, &text), tree) {
-            (true, false) => {
-                count_json::<IgnoredAny>(&text).map_err(|e| json_syntax(&name, "", &e))
-            }
-            (true, true) => count_json::<Value>(&text).map_err(|e| json_syntax(&name, "", &e)),
-            (false, false) => yaml_count::<IgnoredAny>(&text).map_err(|e| yaml_syntax(&name, &e)),
-            (false, true) => yaml_count::<Value>(&text).map_err(|e| yaml_syntax(&name, &e)),
-        }?;
-    }
-    Ok(documents)
-}
-
-/// The number of JSON documents in `text`, each read as a `T` and dropped.
-fn count_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<usize, serde_json::Error> {
-    serde_json::Deserializer::from_str(text)
-        .into_iter::<T>()
-        .try_fold(0, |n, doc| doc.map(|_| n + 1))
-}
-
-fn yaml_count<T: serde::de::DeserializeOwned>(
-    text: &str,
-) -> Result<usize, crate::source::yaml::Error> {
-    crate::source::yaml::documents::<T>(text).map(|d| d.len())
-}
-
 /// A JSON syntax error of `file`, cited by line and column; `what` says where inside the file
 /// (`items[3]: `), when the error's position is relative to that part.
 fn json_syntax(file: &str, what: &str, e: &serde_json::Error) -> LoadError {
@@ -299,18 +264,6 @@ enum Input {
 /// JSON files larger than this are streamed (json_stream): 100,000 pods are 250 MB of JSON, and
 /// the text alone would not fit the memory budget.
 const STREAM_ABOVE: u64 = 16 << 20;
-
-impl Input {
-    /// The whole text (`parse --syntax-only`, the benchmark floor), within the limit.
-    fn into_text(self, name: &str, limits: Limits) -> Result<String, LoadError> {
-        match self {
-            Input::Text(text) => Ok(text),
-            Input::Stream(file) => {
-                input::read_limited(file, limits.max_bytes).map_err(|e| read_error(name, e))
-            }
-        }
-    }
-}
 
 fn read_error(name: &str, e: input::ReadError) -> LoadError {
     LoadError::Io {
@@ -1324,7 +1277,7 @@ fn convert(value: &Value) -> Option<Result<Object, Invalid>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{self, Format, Spec};
+    use bgpgen_bench::synth::{self, Format, Spec};
     use std::fs::File;
 
     /// Every object of every document, with its item index, or the error text.
@@ -1673,7 +1626,7 @@ mod tests {
     }
 
     /// `BGPGEN_CACHE_BENCH=/tmp/cache-bench/cluster cargo test --release --lib cache_reload_time
-    /// -- --ignored --nocapture`, on a directory made by `bgpgen synth --pods 100000`.
+    /// -- --ignored --nocapture`, on a directory made by `bgpgen-bench synth --pods 100000`.
     #[test]
     #[ignore]
     fn cache_reload_time() {

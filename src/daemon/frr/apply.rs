@@ -57,13 +57,48 @@ pub fn route_delta(from: &Intent, to: &Intent) -> Option<(String, usize, usize)>
             .map(|r| (r.family, r.prefix, r.next_hop))
             .collect()
     };
-    let (old, new) = (key(from), key(to));
-    let removed: Vec<_> = old.difference(&new).collect();
-    let added: Vec<_> = new.difference(&old).collect();
+    networks_script(to.speaker.local_as, &key(from), &key(to))
+}
+
+/// The vtysh script of an engine's route delta (the routes it names, before and after), or
+/// `None` if no `network` line changes: the same script [`route_delta`] writes for the whole
+/// intents, at the cost of the change.
+pub fn delta_script(
+    local_as: crate::model::Asn,
+    delta: &crate::engine::Delta,
+) -> Option<(String, usize, usize)> {
+    let mut old = BTreeSet::new();
+    let mut new = BTreeSet::new();
+    let key = |r: &crate::intent::Route| (r.family, r.prefix, r.next_hop);
+    for r in delta.removed.iter().filter(|r| !r.unreachable) {
+        old.insert(key(r));
+    }
+    for r in delta.added.iter().filter(|r| !r.unreachable) {
+        new.insert(key(r));
+    }
+    for c in &delta.changed {
+        if !c.before.unreachable {
+            old.insert(key(&c.before));
+        }
+        if !c.after.unreachable {
+            new.insert(key(&c.after));
+        }
+    }
+    networks_script(local_as, &old, &new)
+}
+
+/// `no network` for what is in `old` only, `network` for what is in `new` only.
+fn networks_script(
+    local_as: crate::model::Asn,
+    old: &BTreeSet<(Family, IpNet, NextHop)>,
+    new: &BTreeSet<(Family, IpNet, NextHop)>,
+) -> Option<(String, usize, usize)> {
+    let removed: Vec<_> = old.difference(new).collect();
+    let added: Vec<_> = new.difference(old).collect();
     if removed.is_empty() && added.is_empty() {
         return None;
     }
-    let mut script = format!("router bgp {}\n", to.speaker.local_as);
+    let mut script = format!("router bgp {local_as}\n");
     for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
         let (afi, map) = match family {
             Family::Ipv4Unicast => ("ipv4", "bgpgen-nexthop-v4"),
@@ -256,6 +291,31 @@ impl FrrDriver {
         }
     }
 
+    /// A route delta straight to bgpd: the `network` lines of `script` ([`delta_script`])
+    /// through vtysh, no file rendered or read. The daemon's state is then no longer that of
+    /// the last whole apply, so the next whole apply reloads the file (the caller writes it
+    /// later). A script bgpd refused half-way is reported as rolled back; the caller repairs it
+    /// with a whole apply.
+    pub async fn apply_networks(
+        &mut self,
+        script: &str,
+        added: usize,
+        removed: usize,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        self.applied = None;
+        let file = tempfile::Builder::new()
+            .prefix("bgpgen-delta-")
+            .suffix(".conf")
+            .tempfile()
+            .map_err(|e| ApplyError::io(std::path::Path::new("delta"), e))?;
+        std::fs::write(file.path(), script).map_err(|e| ApplyError::io(file.path(), e))?;
+        let path = file.path().display().to_string();
+        self.vtysh(&["-f", &path]).await?;
+        Ok(ApplyOutcome::Applied(format!(
+            "vtysh delta: +{added} -{removed} networks"
+        )))
+    }
+
     pub async fn apply(
         &mut self,
         intent: &Intent,
@@ -348,6 +408,17 @@ impl FrrDriver {
 
 #[async_trait::async_trait]
 impl crate::daemon::Driver for FrrDriver {
+    async fn apply_routes(
+        &mut self,
+        local_as: crate::model::Asn,
+        delta: &crate::engine::Delta,
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        Some(match delta_script(local_as, delta) {
+            None => Ok(ApplyOutcome::Unchanged),
+            Some((script, added, removed)) => self.apply_networks(&script, added, removed).await,
+        })
+    }
+
     async fn apply(
         &mut self,
         intent: &Intent,

@@ -259,6 +259,53 @@ impl GobgpDriver {
         Ok(())
     }
 
+    /// A route delta straight to gobgpd (no file rendered, no RIB listed): `announce` and
+    /// `withdraw` are sent as they are, and what the driver knows gobgpd holds follows. `None`
+    /// when the driver does not know what gobgpd holds (start, reconnect): then only a full
+    /// apply can tell. The files on disk are not touched (the caller writes them later).
+    pub async fn push_paths(
+        &mut self,
+        announce: &[routes_file::Path],
+        withdraw: &[routes_file::Path],
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        self.pushed.as_ref()?;
+        let api = self.api.clone()?;
+        // As the full sync sends them (host bits cleared).
+        let trunc = |paths: &[routes_file::Path]| -> Vec<routes_file::Path> {
+            paths
+                .iter()
+                .map(|p| routes_file::Path {
+                    prefix: p.prefix.trunc(),
+                    next_hop: p.next_hop,
+                })
+                .collect()
+        };
+        let mut result = Ok(());
+        if !withdraw.is_empty() {
+            result = api.delete_paths(&trunc(withdraw)).await;
+        }
+        if result.is_ok() && !announce.is_empty() {
+            result = api.add_paths(&trunc(announce)).await;
+        }
+        if let Err(e) = result {
+            self.lost();
+            return Some(Err(unreachable(e)));
+        }
+        self.count_sent(SyncStats {
+            added: announce.len(),
+            deleted: withdraw.len(),
+            ..SyncStats::default()
+        });
+        for list in [&mut self.pushed, &mut self.wanted].into_iter().flatten() {
+            update_sorted(list, announce, withdraw);
+        }
+        Some(Ok(if announce.is_empty() && withdraw.is_empty() {
+            ApplyOutcome::Unchanged
+        } else {
+            ApplyOutcome::Applied(format!("paths +{} -{}", announce.len(), withdraw.len()))
+        }))
+    }
+
     /// Checks gobgpd; when it lost paths (it restarted), pushes them again. Restarts show as a
     /// failed call (the client then reconnects by itself) or as fewer paths in the table than
     /// were pushed.
@@ -324,6 +371,17 @@ impl GobgpDriver {
 
 #[async_trait::async_trait]
 impl crate::daemon::Driver for GobgpDriver {
+    async fn apply_routes(
+        &mut self,
+        _local_as: crate::model::Asn,
+        delta: &crate::engine::Delta,
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        let paths = delta.paths();
+        let announce: Vec<_> = paths.announce.iter().map(|r| path_of(r)).collect();
+        let withdraw: Vec<_> = paths.withdraw.iter().map(|r| path_of(r)).collect();
+        self.push_paths(&announce, &withdraw).await
+    }
+
     async fn apply(
         &mut self,
         intent: &Intent,
@@ -413,9 +471,71 @@ impl crate::daemon::Driver for GobgpDriver {
     }
 }
 
+/// A route as GoBGP's path (what routes.txt lists for it).
+fn path_of(route: &crate::intent::Route) -> routes_file::Path {
+    routes_file::Path {
+        prefix: route.prefix,
+        next_hop: match route.next_hop {
+            crate::intent::NextHop::SelfAddress => None,
+            crate::intent::NextHop::Address(ip) => Some(ip),
+        },
+    }
+}
+
+/// `list` (sorted by prefix, one path per prefix, as routes.txt lists them) without the
+/// prefixes of `withdraw` and with the paths of `announce` (a prefix announced again replaces
+/// its path).
+fn update_sorted(
+    list: &mut Vec<routes_file::Path>,
+    announce: &[routes_file::Path],
+    withdraw: &[routes_file::Path],
+) {
+    let find = |list: &Vec<routes_file::Path>, p: &routes_file::Path| {
+        list.binary_search_by(|x| x.prefix.cmp(&p.prefix))
+    };
+    for p in withdraw {
+        if let Ok(i) = find(list, p) {
+            list.remove(i);
+        }
+    }
+    for p in announce {
+        match find(list, p) {
+            Ok(i) => list[i] = *p,
+            Err(i) => list.insert(i, *p),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::neighbors_to_reset;
+    use super::{neighbors_to_reset, update_sorted};
+    use crate::routes_file::Path;
+
+    #[test]
+    fn a_delta_keeps_the_paths_sorted_one_per_prefix() {
+        let p = |s: &str, hop: Option<&str>| Path {
+            prefix: s.parse().unwrap(),
+            next_hop: hop.map(|h| h.parse().unwrap()),
+        };
+        let mut list = vec![
+            p("10.0.0.1/32", None),
+            p("10.0.0.3/32", None),
+            p("fd00::1/128", None),
+        ];
+        update_sorted(
+            &mut list,
+            &[p("10.0.0.2/32", None), p("10.0.0.3/32", Some("192.0.2.9"))],
+            &[p("fd00::1/128", None)],
+        );
+        assert_eq!(
+            list,
+            [
+                p("10.0.0.1/32", None),
+                p("10.0.0.2/32", None),
+                p("10.0.0.3/32", Some("192.0.2.9"))
+            ]
+        );
+    }
 
     #[test]
     fn resets_neighbors_whose_block_changed() {

@@ -130,7 +130,7 @@ impl Cluster {
                         text.push('\n');
                         text
                     }
-                    Format::Yaml => crate::source::yaml::to_string(&list),
+                    Format::Yaml => bgpgen::source::yaml::to_string(&list),
                 };
                 (format!("{name}.{}", format.extension()), text)
             })
