@@ -16,7 +16,7 @@ use crate::daemon::driver::{ApplyError, ApplyOutcome, DaemonOptions};
 use crate::daemon::supervisor::{Phase, StopMode, Supervisor};
 use crate::engine::{Delta, Engine};
 use crate::intent::Intent;
-use crate::options::{Env, OptionsError, SpeakerArgs, resolve};
+use crate::options::{Env, OptionsError, SpeakerArgs};
 use crate::render::{Backend, RenderError, Templates, render};
 use crate::snapshot::Snapshot;
 use crate::source::SourceEvent;
@@ -57,6 +57,17 @@ pub enum PipelineError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+}
+
+impl From<crate::front::FrontError> for PipelineError {
+    fn from(e: crate::front::FrontError) -> Self {
+        match e {
+            crate::front::FrontError::Options(e) => PipelineError::Options(e),
+            crate::front::FrontError::OptionsFile { path, message } => {
+                PipelineError::OptionsFile { path, message }
+            }
+        }
+    }
 }
 
 impl PipelineError {
@@ -107,21 +118,10 @@ impl std::ops::DerefMut for Driver {
 /// The speaker options of the command line layered over the `--options` file (read again on
 /// every call: options kept in Git change live).
 fn speaker_args(config: &AgentConfig) -> Result<SpeakerArgs, PipelineError> {
-    Ok(match &config.options_file {
-        None => config.args.clone(),
-        Some(path) => {
-            let text = crate::source::input::read_options_file(path).map_err(|e| {
-                PipelineError::OptionsFile {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                }
-            })?;
-            config.args.clone().or(SpeakerArgs::from_options_yaml(
-                &path.display().to_string(),
-                &text,
-            )?)
-        }
-    })
+    Ok(crate::front::layered(
+        &config.args,
+        config.options_file.as_deref(),
+    )?)
 }
 
 /// A state from the source, as the agent takes it.
@@ -150,12 +150,7 @@ pub fn prepare(
     snapshot: &Snapshot,
 ) -> Result<(Intent, crate::render::Rendered), PipelineError> {
     let args = speaker_args(config)?;
-    let mut resolved = resolve(
-        &args,
-        &config.env,
-        snapshot,
-        &crate::source::input::read_password_file,
-    )?;
+    let mut resolved = crate::front::resolved(&args, &config.env, snapshot)?;
     // --allowed-source-addresses: each neighbor's local address from the kernel's route to it.
     crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
     let intent = compile(snapshot, &resolved.options, &resolved.diagnostics);
@@ -350,12 +345,7 @@ impl Agent {
                 });
             }
         };
-        let mut resolved = resolve(
-            &args,
-            &self.config.env,
-            snapshot,
-            &crate::source::input::read_password_file,
-        )?;
+        let mut resolved = crate::front::resolved(&args, &self.config.env, snapshot)?;
         // --allowed-source-addresses: each neighbor's local address from the kernel's route to it.
         crate::route_lookup::pin_local_addresses(&mut resolved.options)?;
         match &mut self.engine {

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod engine;
 pub mod events;
 pub mod explain;
+pub mod front;
 pub mod goflags;
 pub mod intent;
 pub mod kubeovn;

@@ -8,9 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod cli;
 
-use bgpgen::compile::compile;
 use bgpgen::intent::Intent;
-use bgpgen::options::{Env, SpeakerArgs, SpeakerOptions, resolve};
+use bgpgen::options::{Env, SpeakerArgs, SpeakerOptions};
 use bgpgen::render::{Backend, Rendered, Templates, render};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::manifests;
@@ -510,23 +509,10 @@ fn compile_from(
     limits: LimitArgs,
 ) -> Result<(Snapshot, SpeakerOptions, Intent), Failure> {
     let snapshot = manifests::load_with(files, limits.limits()).map_err(Failure::invalid)?;
-    let mut args = speaker.clone();
-    if let Some(path) = options {
-        let text = bgpgen::source::input::read_options_file(path)
-            .map_err(|e| Failure::invalid(format!("options file {}: {e}", escape_path(path))))?;
-        let from_file = SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
+    let (options, intent) =
+        bgpgen::front::compiled(&snapshot, speaker, options, &Env::from_process())
             .map_err(Failure::invalid)?;
-        args = args.or(from_file);
-    }
-    let resolved = resolve(
-        &args,
-        &Env::from_process(),
-        &snapshot,
-        &bgpgen::source::input::read_password_file,
-    )
-    .map_err(Failure::invalid)?;
-    let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
-    Ok((snapshot, resolved.options, intent))
+    Ok((snapshot, options, intent))
 }
 
 /// A path for a message (it can hold any byte, newlines included).
@@ -684,16 +670,7 @@ fn merged_args(
     options: Option<&std::path::Path>,
     speaker: &SpeakerArgs,
 ) -> Result<SpeakerArgs, Failure> {
-    let mut args = speaker.clone();
-    if let Some(path) = options {
-        let text = bgpgen::source::input::read_options_file(path)
-            .map_err(|e| Failure::invalid(format!("options file {}: {e}", escape_path(path))))?;
-        args = args.or(
-            SpeakerArgs::from_options_yaml(&path.display().to_string(), &text)
-                .map_err(Failure::invalid)?,
-        );
-    }
-    Ok(args)
+    bgpgen::front::layered(speaker, options).map_err(Failure::invalid)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

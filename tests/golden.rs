@@ -11,11 +11,10 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use bgpgen::compile::compile;
 use bgpgen::daemon::validate::{available, validate};
 use bgpgen::intent::Intent;
 use bgpgen::model::BgpAnnotation;
-use bgpgen::options::{Env, SpeakerArgs, SpeakerMode, SpeakerOptions, resolve};
+use bgpgen::options::{Env, SpeakerArgs, SpeakerMode, SpeakerOptions};
 use bgpgen::render::{Backend, Rendered, Templates, render};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::manifests;
@@ -41,18 +40,18 @@ fn cases() -> Vec<Case> {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
             let snapshot =
                 manifests::load(&[dir.join("input")]).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let text = std::fs::read_to_string(dir.join("options.yaml")).unwrap();
-            let args = SpeakerArgs::from_options_yaml("options.yaml", &text).unwrap();
-            let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
-                std::fs::read_to_string(p)
-            })
+            let (options, intent) = bgpgen::front::compiled(
+                &snapshot,
+                &SpeakerArgs::default(),
+                Some(&dir.join("options.yaml")),
+                &Env::default(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
             Case {
                 name,
                 dir,
                 snapshot,
-                options: resolved.options,
+                options,
                 intent,
             }
         })

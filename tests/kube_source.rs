@@ -12,10 +12,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bgpgen::compile::compile;
 use bgpgen::events::{PendingEvent, events_for, spawn_recorder};
 use bgpgen::intent::Intent;
-use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args, resolve};
+use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
 use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
@@ -188,11 +187,9 @@ fn args_for(scope: &Scope) -> SpeakerArgs {
 }
 
 fn intent_of(snapshot: &Snapshot, args: &SpeakerArgs) -> Intent {
-    let resolved = resolve(args, &Env::default(), snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })
-    .expect("speaker options resolve");
-    compile(snapshot, &resolved.options, &resolved.diagnostics)
+    bgpgen::front::compiled(snapshot, args, None, &Env::default())
+        .expect("speaker options resolve")
+        .1
 }
 
 type Routes = BTreeSet<String>;

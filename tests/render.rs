@@ -427,11 +427,8 @@ fn render_with(extra: &[&str], backend: Backend) -> Result<bgpgen::render::Rende
     ];
     let args = parse_speaker_args(base.iter().chain(extra)).unwrap();
     let snapshot = load_texts([("m.json", manifests("", false).as_str())]).unwrap();
-    let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })
-    .unwrap_or_else(|e| panic!("{extra:?} should resolve: {e}"));
-    let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    let (_, intent) = bgpgen::front::compiled(&snapshot, &args, None, &Env::default())
+        .unwrap_or_else(|e| panic!("{extra:?} should resolve: {e}"));
     render(&intent, backend, &Templates::builtin(), true)
 }
 
@@ -589,11 +586,7 @@ fn defaulted_router_id_is_left_to_bird_and_warned_for_the_others() {
     ])
     .unwrap();
     let snapshot = load_texts([("m.json", manifests("", false).as_str())]).unwrap();
-    let resolved = resolve(&args, &Env::default(), &snapshot, &|p| {
-        std::fs::read_to_string(p)
-    })
-    .unwrap();
-    let intent = compile(&snapshot, &resolved.options, &resolved.diagnostics);
+    let (_, intent) = bgpgen::front::compiled(&snapshot, &args, None, &Env::default()).unwrap();
     let bird = render(&intent, Backend::Bird, &Templates::builtin(), true).unwrap();
     assert!(
         !bird

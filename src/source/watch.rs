@@ -124,17 +124,11 @@ impl SecretFile {
     }
 
     fn path(&self) -> Option<PathBuf> {
-        let mut args = self.args.clone();
-        if let Some(options) = &self.options
-            && let Ok(text) = crate::source::input::read_options_file(options)
-            && let Ok(from_file) = crate::options::SpeakerArgs::from_options_yaml(
-                &options.display().to_string(),
-                &text,
-            )
-        {
-            args = args.or(from_file);
-        }
-        args.auth_password_file
+        // An options file that does not read or parse leaves the command line's (the apply
+        // reports the file's error).
+        crate::front::layered(&self.args, self.options.as_deref())
+            .unwrap_or_else(|_| self.args.clone())
+            .auth_password_file
     }
 
     fn read(&self) -> Option<[u8; 32]> {

@@ -282,18 +282,10 @@ fn run_memory(args: MemoryArgs) -> Result<(), String> {
     let Some(options) = args.options else {
         return Ok(());
     };
-    let text =
-        std::fs::read_to_string(&options).map_err(|e| format!("{}: {e}", options.display()))?;
-    let speaker =
-        bgpgen::options::SpeakerArgs::from_options_yaml(&options.display().to_string(), &text)
-            .map_err(|e| e.to_string())?;
-    let resolved = bgpgen::options::resolve(
-        &speaker,
-        &bgpgen::options::Env::default(),
-        &snapshot,
-        &|_| Err(std::io::Error::other("no password files in this probe")),
-    )
-    .map_err(|e| e.to_string())?;
+    let speaker = bgpgen::front::layered(&bgpgen::options::SpeakerArgs::default(), Some(&options))
+        .map_err(|e| e.to_string())?;
+    let resolved = bgpgen::front::resolved(&speaker, &bgpgen::options::Env::default(), &snapshot)
+        .map_err(|e| e.to_string())?;
     let engine = bgpgen::engine::Engine::new(snapshot, resolved.options, resolved.diagnostics);
     println!("{} routes", engine.route_count());
     print("snapshot + engine", before, pods);
