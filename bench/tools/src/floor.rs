@@ -17,6 +17,10 @@ pub enum Floor {
     /// A generic tree per document (`serde_json::Value`): what a reader without lean records
     /// pays.
     Tree,
+    /// Syntax only with sonic-rs (SIMD, `IgnoredAny` through its serde deserializer).
+    SonicSyntax,
+    /// Syntax only with simd-json (SIMD: its tape of the document, nothing else built).
+    SimdJsonSyntax,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,10 @@ pub fn check(paths: &[PathBuf], floor: Floor) -> Result<usize, FloorError> {
         documents += match (json, floor) {
             (true, Floor::Syntax) => count_json::<IgnoredAny>(&text),
             (true, Floor::Tree) => count_json::<Value>(&text),
+            (true, Floor::SonicSyntax) => count_sonic(&text),
+            (true, Floor::SimdJsonSyntax) => count_simd_json(text.into_bytes()),
+            // The SIMD floors are for JSON; YAML has no SIMD reader.
+            (false, Floor::SonicSyntax | Floor::SimdJsonSyntax) => count_yaml::<IgnoredAny>(&text),
             (false, Floor::Syntax) => count_yaml::<IgnoredAny>(&text),
             (false, Floor::Tree) => count_yaml::<Value>(&text),
         }
@@ -66,4 +74,18 @@ fn count_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<usize, Strin
     bgpgen::source::yaml::documents::<T>(text)
         .map(|d| d.len())
         .map_err(|e| e.to_string())
+}
+
+/// One document (kubectl's List or an object) per file in the generated clusters; sonic-rs reads
+/// one value per call.
+fn count_sonic(text: &str) -> Result<usize, String> {
+    sonic_rs::from_str::<IgnoredAny>(text)
+        .map(|_| 1)
+        .map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn count_simd_json(mut bytes: Vec<u8>) -> Result<usize, String> {
+    simd_json::to_tape(&mut bytes)
+        .map(|tape| usize::from(!tape.0.is_empty()))
+        .map_err(|e| format!("invalid JSON: {e}"))
 }

@@ -1,7 +1,7 @@
 //! `bgpgen-bench`: the benchmark tools of BENCHMARKS.md, not part of the `bgpgen` binary.
 //!
 //!     bgpgen-bench synth --out DIR [--pods N ...]          a seeded synthetic cluster as manifests
-//!     bgpgen-bench parse -f PATH [--syntax-only | --tree]  bgpgen's parse, or the floors below it
+//!     bgpgen-bench parse -f PATH [--syntax-only [--scanner S] | --tree]  bgpgen's parse, or the floors
 //!     bgpgen-bench memory -f PATH [--options FILE]         heap held by the snapshot (and engine)
 //!     bgpgen-bench change [--sizes 1000,10000,100000]     bgpgen's own share of one change
 
@@ -104,6 +104,22 @@ struct ParseArgs {
     /// Only build each document as a generic tree (serde_json::Value) and drop it.
     #[arg(long, conflicts_with = "syntax_only")]
     tree: bool,
+    /// With --syntax-only: the JSON scanner (serde_json, or the SIMD readers sonic-rs and
+    /// simd-json, measured against it).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "serde-json",
+        requires = "syntax_only"
+    )]
+    scanner: Scanner,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Scanner {
+    SerdeJson,
+    SonicRs,
+    SimdJson,
 }
 
 fn main() -> ExitCode {
@@ -168,7 +184,11 @@ fn run_synth(args: SynthArgs) -> Result<(), String> {
 
 fn run_parse(args: ParseArgs) -> Result<(), String> {
     let floor = match (args.syntax_only, args.tree) {
-        (true, _) => Some(Floor::Syntax),
+        (true, _) => Some(match args.scanner {
+            Scanner::SerdeJson => Floor::Syntax,
+            Scanner::SonicRs => Floor::SonicSyntax,
+            Scanner::SimdJson => Floor::SimdJsonSyntax,
+        }),
         (_, true) => Some(Floor::Tree),
         _ => None,
     };
