@@ -708,24 +708,7 @@ impl Agent {
             if let Some(intent) = &mut s.intent {
                 delta.apply_to(intent, &hash);
             }
-            match outcome {
-                ApplyOutcome::Unchanged => s.applies_unchanged += 1,
-                ApplyOutcome::Applied(_) => s.applies_ok += 1,
-            }
-            for why in [
-                Stale::FirstApply,
-                Stale::ApplyFailed,
-                Stale::RestartNeeded,
-                Stale::DaemonUnreachable,
-            ] {
-                s.clear_stale(why);
-            }
-            s.daemon_reachable = true;
-            s.last_apply = Some(elapsed);
-            s.last_success = Some(SystemTime::now());
-            s.last_error = None;
-            s.wanted_hash = None;
-            record_last_apply(s, &outcome, elapsed);
+            record_success(s, &outcome, elapsed);
         });
         let driver_metrics = self.driver.metrics();
         update(&self.status, |s| s.driver_metrics = driver_metrics);
@@ -776,25 +759,8 @@ impl Agent {
         update(&self.status, |s| {
             // What changed against the intent in force, while it is still at hand.
             log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
-            match outcome {
-                ApplyOutcome::Unchanged => s.applies_unchanged += 1,
-                ApplyOutcome::Applied(_) => s.applies_ok += 1,
-            }
-            for why in [
-                Stale::FirstApply,
-                Stale::ApplyFailed,
-                Stale::RestartNeeded,
-                Stale::DaemonUnreachable,
-            ] {
-                s.clear_stale(why);
-            }
-            s.daemon_reachable = true;
-            s.last_apply = Some(elapsed);
-            s.last_success = Some(SystemTime::now());
-            s.last_error = None;
-            s.wanted_hash = None;
             s.intent = Some(intent);
-            record_last_apply(s, &outcome, elapsed);
+            record_success(s, &outcome, elapsed);
         });
         self.observer
             .observe(&mut *self.driver, &self.status, true)
@@ -936,6 +902,29 @@ impl Agent {
             sup.stop(mode, STOP_GRACE).await;
         }
     }
+}
+
+/// A successful apply (whole or a route delta) in the status: counted, every stale reason an
+/// apply clears cleared, and its result for `/status`.
+fn record_success(s: &mut Status, outcome: &ApplyOutcome, elapsed: Duration) {
+    match outcome {
+        ApplyOutcome::Unchanged => s.applies_unchanged += 1,
+        ApplyOutcome::Applied(_) => s.applies_ok += 1,
+    }
+    for why in [
+        Stale::FirstApply,
+        Stale::ApplyFailed,
+        Stale::RestartNeeded,
+        Stale::DaemonUnreachable,
+    ] {
+        s.clear_stale(why);
+    }
+    s.daemon_reachable = true;
+    s.last_apply = Some(elapsed);
+    s.last_success = Some(SystemTime::now());
+    s.last_error = None;
+    s.wanted_hash = None;
+    record_last_apply(s, outcome, elapsed);
 }
 
 /// The last apply's result for `/status`. An apply that changed nothing leaves the last one that
