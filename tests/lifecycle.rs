@@ -44,7 +44,7 @@ use ipnet::IpNet;
 
 use common::netns::{
     self, BIRD, GOBGP, Gobgp, HTTP_GET, IP, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath, SPEAKER_V4,
-    SPEAKER_V6, netns_exec, path_str, show_rib,
+    SPEAKER_V6, netns_exec, path_str, put_atomic, show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -213,9 +213,7 @@ impl T {
     }
 
     fn put(&self, dir: &Path, name: &str, contents: &str) {
-        let staged = self.staging.join(name);
-        fs::write(&staged, contents).expect("write staged file");
-        fs::rename(&staged, dir.join(name)).expect("rename into place");
+        put_atomic(&self.staging, dir, name, contents);
     }
 
     fn put_pod(&self, pod: (&str, &str, &str)) {

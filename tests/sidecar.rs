@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{
     self, GOBGP, Gobgp, HTTP_GET, LAB_OPTIONS as OPTIONS, LAB_SUBNET as SUBNET, Lab, RibPath,
-    SPEAKER_V4, SPEAKER_V6, netns_exec, path_str, run_bgpgen, show_rib,
+    SPEAKER_V4, SPEAKER_V6, netns_exec, path_str, put_atomic, run_bgpgen, show_rib,
 };
 
 const SPEAKER_AS: u32 = 65000;
@@ -208,9 +208,7 @@ impl Sidecar {
 
     /// Writes `dir/name` atomically (staged, then renamed into place).
     fn put(&self, dir: &Path, name: &str, contents: &str) {
-        let staged = self.staging.join(name);
-        fs::write(&staged, contents).expect("write staged file");
-        fs::rename(&staged, dir.join(name)).expect("rename into place");
+        put_atomic(&self.staging, dir, name, contents);
     }
 
     fn put_manifest(&self, pod: &Pod) {

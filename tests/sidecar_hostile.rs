@@ -24,12 +24,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::netns::{
     self, Gobgp, HTTP_GET, LAB_OPTIONS, LAB_SUBNET, Lab, RibPath, SPEAKER_V4, SPEAKER_V6,
-    netns_exec, path_str, run_bgpgen, show_rib,
+    netns_exec, path_str, put_atomic, run_bgpgen, show_rib,
 };
 
 const STEP: Duration = Duration::from_secs(30);
@@ -56,12 +56,6 @@ fn expected(ips: &[&str]) -> BTreeSet<RibPath> {
             }
         })
         .collect()
-}
-
-fn put(staging: &Path, dir: &Path, name: &str, contents: &str) {
-    let staged = staging.join(name);
-    fs::write(&staged, contents).unwrap();
-    fs::rename(&staged, dir.join(name)).unwrap();
 }
 
 /// (upstream gobgpd API, speaker gobgpd API, bgpgen's endpoint), inside their namespaces.
@@ -116,21 +110,21 @@ fn scenario(backend: Backend) {
     let upstream = lab.start_upstream(upstream_port, 65030, 65000);
 
     // 1. A good pod, a link-local one and an unparsable one, from the start.
-    put(&staging, &manifests, "subnet.yaml", LAB_SUBNET);
-    put(
+    put_atomic(&staging, &manifests, "subnet.yaml", LAB_SUBNET);
+    put_atomic(
         &staging,
         &manifests,
         "pod-a.yaml",
         &pod("a", "10.16.0.5,fd00:10:16::5"),
     );
-    put(&staging, &manifests, "pod-ll.yaml", &pod("ll", "fe80::5"));
-    put(
+    put_atomic(&staging, &manifests, "pod-ll.yaml", &pod("ll", "fe80::5"));
+    put_atomic(
         &staging,
         &manifests,
         "pod-bad.yaml",
         &pod("bad", "10.16.0.300"),
     );
-    put(&staging, &options_dir, "options.yaml", LAB_OPTIONS);
+    put_atomic(&staging, &options_dir, "options.yaml", LAB_OPTIONS);
     let bin = env!("CARGO_BIN_EXE_bgpgen");
     run_bgpgen(
         bin,
@@ -235,7 +229,7 @@ fn scenario(backend: Backend) {
     let c = std::ffi::CString::new(path_str(&fifo)).unwrap();
     // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    put(&staging, &manifests, "pod-c.yaml", &pod("c", "10.16.0.7"));
+    put_atomic(&staging, &manifests, "pod-c.yaml", &pod("c", "10.16.0.7"));
     wait_rib(
         &mut lab,
         &upstream,
@@ -258,7 +252,7 @@ fn scenario(backend: Backend) {
     };
     version("v1", "rotate-one");
     symlink("..data/password", secret.join("password")).unwrap();
-    put(
+    put_atomic(
         &staging,
         &options_dir,
         "options.yaml",

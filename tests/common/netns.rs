@@ -169,6 +169,14 @@ pub fn path_str(p: &std::path::Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
+/// Writes `dir/name` atomically, as a watcher must see it: staged in `staging` (same file
+/// system), then renamed into place.
+pub fn put_atomic(staging: &std::path::Path, dir: &std::path::Path, name: &str, contents: &str) {
+    let staged = staging.join(name);
+    std::fs::write(&staged, contents).expect("write staged file");
+    std::fs::rename(&staged, dir.join(name)).expect("rename into place");
+}
+
 /// Runs `ip netns exec NS ARGV...`: (exit code, stdout, stderr), whatever the exit code (for
 /// commands whose exit code is part of the answer, like `bgpgen status`).
 pub fn netns_run(ns: &str, argv: &[&str]) -> Result<(Option<i32>, String, String), String> {
