@@ -18,7 +18,7 @@ use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args};
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
 use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
-use common::apiserver::{ApiServer, wait_for};
+use common::apiserver::{ApiServer, Diag, wait_for};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -236,6 +236,7 @@ struct Source {
     started: Instant,
     log: Vec<(Duration, Seen)>,
     last: Option<Snapshot>,
+    server: Diag,
 }
 
 impl Source {
@@ -258,15 +259,19 @@ impl Source {
             started: Instant::now(),
             log: Vec::new(),
             last: None,
+            server: api.diag(),
         }
     }
 
+    /// What the source sent, then what the API double saw, for a failure message.
     fn history(&self) -> String {
-        self.log
+        let sent = self
+            .log
             .iter()
             .map(|(t, s)| format!("  {t:>9.3?} {s:?}"))
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        format!("{sent}\n{}", self.server.report())
     }
 
     /// The next event within `timeout` (recorded in the log), or `None`.

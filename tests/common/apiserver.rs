@@ -748,11 +748,63 @@ struct Shared {
     kill: tokio::sync::watch::Sender<u64>,
     connections: AtomicU64,
     refused: AtomicU64,
+    /// What happened when, for a failing test's message ([`ApiServer::diag`]).
+    timeline: Mutex<Timeline>,
+}
+
+/// The last [`Timeline::KEEP`] connection and request events, each with its time since start.
+struct Timeline {
+    started: Instant,
+    events: VecDeque<String>,
+}
+
+impl Timeline {
+    const KEEP: usize = 200;
+
+    fn push(&mut self, what: String) {
+        if self.events.len() == Self::KEEP {
+            self.events.pop_front();
+        }
+        let at = self.started.elapsed();
+        self.events.push_back(format!("{at:>9.3?} {what}"));
+    }
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn note(&self, what: String) {
+        self.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(what);
+    }
+}
+
+/// A handle on the server's timeline that outlives borrows of the [`ApiServer`], for the
+/// message of a test that fails: which connections were refused and which requests were
+/// answered how, when.
+#[derive(Clone)]
+pub struct Diag(Arc<Shared>);
+
+impl Diag {
+    pub fn report(&self) -> String {
+        let shared = &self.0;
+        let timeline = shared.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "API double: down={} connections served={} refused={}; last events:\n{}",
+            shared.down.load(Ordering::SeqCst),
+            shared.connections.load(Ordering::SeqCst),
+            shared.refused.load(Ordering::SeqCst),
+            timeline
+                .events
+                .iter()
+                .map(|e| format!("    {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     }
 }
 
@@ -780,11 +832,14 @@ impl axum::serve::Listener for DownAwareListener {
                 // "Down": the TCP handshake completes (the kernel did it) but the connection is
                 // closed at once, so the client's request fails with a connection error.
                 self.shared.refused.fetch_add(1, Ordering::SeqCst);
+                self.shared
+                    .note(format!("connection from {addr} refused (down)"));
                 let _ = stream.set_zero_linger();
                 drop(stream);
                 continue;
             }
             self.shared.connections.fetch_add(1, Ordering::SeqCst);
+            self.shared.note(format!("connection from {addr} accepted"));
             let _ = stream.set_nodelay(true);
             let mut rx = self.shared.kill.subscribe();
             let kill = Box::pin(async move {
@@ -1061,6 +1116,18 @@ fn partial_metadata(obj: &Value) -> Value {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Response {
+    let what = format!(
+        "{} {}",
+        req.method(),
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    shared.note(format!("{what}: received"));
+    let resp = respond(shared.clone(), req).await;
+    shared.note(format!("{what}: answered {}", resp.status().as_u16()));
+    resp
+}
+
+async fn respond(shared: Arc<Shared>, req: Request) -> Response {
     let method = req.method().clone();
     let uri = req.uri().clone();
     shared.lock().request_log.push(format!(
@@ -1529,6 +1596,10 @@ impl ApiServer {
             kill,
             connections: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            timeline: Mutex::new(Timeline {
+                started: Instant::now(),
+                events: Default::default(),
+            }),
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake apiserver");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -1930,6 +2001,11 @@ impl ApiServer {
                     || e.pointer("/involvedObject/name").and_then(Value::as_str) == Some(name)
             })
             .collect()
+    }
+
+    /// A handle on the server's timeline, for failure messages.
+    pub fn diag(&self) -> Diag {
+        Diag(self.shared.clone())
     }
 
     /// `METHOD /path?query` of every request received, in order.
