@@ -842,6 +842,47 @@ impl Agent {
         }
     }
 
+    /// Withdraws every route of `intent` (the intent in force) before the exit: as one route
+    /// delta when the daemon takes one (GoBGP paths, FRR `no network` lines in one vtysh call),
+    /// then the empty configuration written so that a restart does not announce the routes from
+    /// disk; else the empty configuration applied whole. A whole FRR apply runs `bgpd -C` and
+    /// frr-reload.py, seconds on a loaded node, more than `docker stop`'s or a pod's grace.
+    async fn withdraw_all(&mut self, intent: &Intent) -> Result<(), String> {
+        let empty = withdrawn(intent);
+        let rendered = render(&empty, self.config.backend, &self.templates, true)
+            .map_err(|e| e.to_string())?;
+        let timed_out = || format!("no answer within {WITHDRAW_TIMEOUT:?}");
+        if self.in_sync && self.config.templates.is_none() {
+            let delta = Delta {
+                removed: intent.routes.clone(),
+                ..Delta::default()
+            };
+            let local_as = intent.speaker.local_as;
+            match tokio::time::timeout(WITHDRAW_TIMEOUT, self.driver.apply_routes(local_as, &delta))
+                .await
+            {
+                Ok(Some(Ok(_))) => {
+                    return crate::daemon::driver::write_rendered(
+                        &self.config.daemon,
+                        self.config.backend.files()[0].0,
+                        &rendered,
+                    )
+                    .map_err(|e| e.to_string());
+                }
+                Ok(Some(Err(e))) => tracing::warn!(
+                    error = %e,
+                    "withdrawing as a route delta failed; applying the empty configuration whole"
+                ),
+                Ok(None) => {}
+                Err(_) => return Err(timed_out()),
+            }
+        }
+        match tokio::time::timeout(WITHDRAW_TIMEOUT, self.driver.apply(&empty, &rendered)).await {
+            Ok(r) => r.map(drop).map_err(|e| e.to_string()),
+            Err(_) => Err(timed_out()),
+        }
+    }
+
     /// On SIGTERM/SIGINT (docs/design.md section 9). Attach mode: nothing changes at the daemon, which
     /// keeps the last good configuration (a bgpgen restart or upgrade is no outage), unless
     /// `--withdraw-on-exit`. `--spawn`: with graceful restart off, the routes are withdrawn and
@@ -856,22 +897,7 @@ impl Agent {
         let spawn = self.supervisor.is_some();
         let withdraw = self.config.withdraw_on_exit || (spawn && !graceful);
         if withdraw && let Some(intent) = &intent {
-            let empty = withdrawn(intent);
-            let result = match render(&empty, self.config.backend, &self.templates, true) {
-                Ok(rendered) => {
-                    match tokio::time::timeout(
-                        WITHDRAW_TIMEOUT,
-                        self.driver.apply(&empty, &rendered),
-                    )
-                    .await
-                    {
-                        Ok(r) => r.map(drop).map_err(|e| e.to_string()),
-                        Err(_) => Err(format!("no answer within {WITHDRAW_TIMEOUT:?}")),
-                    }
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
+            match self.withdraw_all(intent).await {
                 Ok(()) => tracing::info!(
                     routes = intent.announced().count(),
                     "shutting down; routes withdrawn"

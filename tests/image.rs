@@ -1083,6 +1083,43 @@ fn run_case(test: &str, image: &str, mut case: Case) {
         |_| rib_is(&upstream, &after),
     );
 
+    // What an operator runs (`kubectl exec ... -- bgpgen status`): inside the container, with
+    // nothing but bgpgen, every neighbor established and sent what the intent announces.
+    let status_addr = if metrics.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], metrics.port()))
+    } else {
+        metrics
+    };
+    let status_addr = status_addr.to_string();
+    lab.wait_for(
+        &format!("{what}: `bgpgen status -o json` in the container: established, all sent"),
+        ROUTE_TIMEOUT,
+        POLL,
+        |_| {
+            let out = docker(&[
+                "exec",
+                &container.name,
+                "/usr/local/bin/bgpgen",
+                "status",
+                "-o",
+                "json",
+                "--metrics-addr",
+                &status_addr,
+            ])?;
+            let doc: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+            let peers = doc["peers"].as_array().cloned().unwrap_or_default();
+            if peers.is_empty() {
+                return Err(format!("no peers: {out}"));
+            }
+            for p in &peers {
+                if p["state"] != "established" || p["advertised"] != p["expected"] {
+                    return Err(format!("peer {}: {p}", p["address"]));
+                }
+            }
+            Ok(())
+        },
+    );
+
     // docker stop: SIGTERM, SIGKILL after the grace. Exit code 0 means bgpgen stopped by itself.
     let stop_timeout = STOP_GRACE_SECONDS.to_string();
     let stopping = std::time::Instant::now();
