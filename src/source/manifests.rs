@@ -890,19 +890,24 @@ impl ManifestCache {
         };
         let mut events = Vec::new();
         for (key, object) in &new {
+            // As it was: whatever else defines it was identical to it, and still is (a file that
+            // changed is among these, and holds it once).
+            if old.get(key) == Some(object) {
+                continue;
+            }
+            // A new version that another file may define differently: conflict or not, the
+            // assembly decides.
             if elsewhere(object, true) {
                 return None;
             }
-            if old.get(key) != Some(object) {
-                events.push(Event::Upsert((*object).clone()));
-            }
+            events.push(Event::Upsert((*object).clone()));
         }
         for (key, object) in &old {
             if new.contains_key(key) {
                 continue;
             }
-            // Still defined by an unchanged file (a duplicate that was identical), or moved to
-            // another changed file: the assembly decides.
+            // Perhaps still defined by an unchanged file (a duplicate that was identical): the
+            // assembly decides (a shared digest alone must not keep an object).
             if elsewhere(object, false) {
                 return None;
             }
