@@ -659,7 +659,7 @@ struct CachedFile {
     racy: bool,
     objects: Vec<Placed>,
     /// The digests ([`ref_digest`]) of the objects it defines, each once, sorted: what it
-    /// counts for in [`ManifestCache::defined`].
+    /// counts for in `ManifestCache::defined`.
     refs: Vec<u64>,
 }
 
@@ -744,7 +744,7 @@ enum Source {
 /// one [`load`] returns for the same files: the same per-file step and the same assembly. Only
 /// files without errors are kept (a broken file is read again on every load). The cost is a copy
 /// of every object held between loads (~55 MB for 100,000 pods), and a digest of each object's
-/// identity, in its file and in the counts of [`ManifestCache::defined`] (~3 MB).
+/// identity, in its file and in the counts of the files defining it (~3 MB).
 ///
 /// [`ManifestCache::load_changes`] gives the same state as object changes: the changed files'
 /// objects against their previous versions, without assembling the rest again.
