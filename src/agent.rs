@@ -298,7 +298,7 @@ impl Agent {
             .is_none_or(|s| matches!(s.phase(), Phase::Running { .. }))
     }
 
-    /// A new state from the source: a whole snapshot (manifests) or object changes (cluster).
+    /// A new state from the source: a whole snapshot or object changes.
     fn on_state(&mut self, state: State) {
         update(&self.status, |s| {
             s.source_up = true;

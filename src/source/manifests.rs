@@ -658,6 +658,9 @@ struct CachedFile {
     /// Changed too recently for the stamp to be trusted: read again on the next load.
     racy: bool,
     objects: Vec<Placed>,
+    /// The digests ([`ref_digest`]) of the objects it defines, each once, sorted: what it
+    /// counts for in `ManifestCache::defined`.
+    refs: Vec<u64>,
 }
 
 impl CachedFile {
@@ -667,18 +670,98 @@ impl CachedFile {
     }
 }
 
+/// What identifies an object (kind, namespace, name), borrowed from it.
+type RefKey<'a> = (crate::model::Kind, Option<&'a str>, &'a str);
+
+fn ref_key(object: &Object) -> RefKey<'_> {
+    use crate::model::Kind;
+    match object {
+        Object::Node(n) => (Kind::Node, None, n.name.as_str()),
+        Object::Pod(p) => (Kind::Pod, Some(p.namespace.as_str()), p.name.as_str()),
+        Object::Service(s) => (Kind::Service, Some(s.namespace.as_str()), s.name.as_str()),
+        Object::Subnet(s) => (Kind::Subnet, None, s.name.as_str()),
+        Object::Eip(e) => (Kind::IptablesEip, None, e.name.as_str()),
+        Object::Gateway(g) => (Kind::VpcNatGateway, None, g.name.as_str()),
+    }
+}
+
+/// A digest of an object's identity. Two objects of different identities that share one only
+/// make a change to either take the whole re-assembly (as if they were the same object defined
+/// in two files): never a wrong result. Fixed keys, so a digest means the same in every load.
+fn ref_digest(object: &Object) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    ref_key(object).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The digests of `objects`, each once, sorted.
+fn ref_digests(objects: &[Placed]) -> Vec<u64> {
+    let mut refs: Vec<u64> = objects.iter().map(|p| ref_digest(&p.object)).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    refs
+}
+
+/// What a load of a [`ManifestCache`] gives its consumer.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The whole state: the first load, the first after an error, and whenever the changed
+    /// files' own contents cannot decide the result (an object defined in another file too, or
+    /// twice in one file, an object moving between files, stdin).
+    Whole(Snapshot),
+    /// What changed since the previous load (which succeeded): applied to the state that load
+    /// gave, these give exactly the snapshot a whole load of the directory gives now.
+    Changes(Vec<crate::engine::Event>),
+}
+
+/// What a file that left the cache during a load (changed, removed, or now broken) held.
+struct Left {
+    objects: Vec<Placed>,
+}
+
+/// What the refresh step of a load found: the files in order, those that changed, the notes.
+struct Refreshed {
+    /// Every file in the order the whole load takes them, with its display name.
+    sources: Vec<(String, Source)>,
+    /// Files whose cached version was dropped, with what they held.
+    left: Vec<Left>,
+    /// Files read and cached anew.
+    entered: Vec<PathBuf>,
+    notes: Vec<String>,
+}
+
+enum Source {
+    Cached(PathBuf),
+    /// Not cached: a file with errors (its entries as they are), stdin.
+    Uncached(Vec<Entry>),
+}
+
 /// [`load`] for a directory read again and again (`run --manifests`): files whose stamp
 /// (device, inode, length, mtime, ctime) has not changed since the last load are not read or
 /// parsed again, their objects are taken from the cache. The result, snapshot or errors, is the
 /// one [`load`] returns for the same files: the same per-file step and the same assembly. Only
 /// files without errors are kept (a broken file is read again on every load). The cost is a copy
-/// of every object held between loads (~55 MB for 100,000 pods).
+/// of every object held between loads (~55 MB for 100,000 pods), and a digest of each object's
+/// identity, in its file and in the counts of the files defining it (~3 MB).
+///
+/// [`ManifestCache::load_changes`] gives the same state as object changes: the changed files'
+/// objects against their previous versions, without assembling the rest again.
 #[derive(Debug, Default)]
 pub struct ManifestCache {
     files: HashMap<PathBuf, CachedFile>,
+    /// For each object digest, how many cached files define it: an object of a changed file that
+    /// no other file defines is decided by that file alone.
+    defined: HashMap<u64, u32>,
     limits: Limits,
     /// Files read (not taken from the cache) by the last load.
     last_reads: usize,
+    /// The last load succeeded: its consumer holds the state of the files cached now (no file
+    /// of that load had errors, so every file is cached).
+    synced: bool,
+    /// The notes (skipped files) of the last load that succeeded.
+    notes: Vec<String>,
 }
 
 impl ManifestCache {
@@ -708,6 +791,11 @@ impl ManifestCache {
         self.last_reads
     }
 
+    /// What the last successful load skipped and why (the snapshot's `input_warnings`).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// Like [`load`], reading and parsing only the files that changed since the last call.
     pub fn load(&mut self, paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
         self.load_at(paths, SystemTime::now())
@@ -715,11 +803,166 @@ impl ManifestCache {
 
     /// [`ManifestCache::load`] with the clock given, for tests of the racy window.
     fn load_at(&mut self, paths: &[PathBuf], now: SystemTime) -> Result<Snapshot, LoadError> {
+        self.synced = false;
+        let refreshed = self.refresh(paths, now)?;
+        self.whole(refreshed)
+    }
+
+    /// Like [`ManifestCache::load`], as changes to the state the previous load gave when that
+    /// load succeeded: only the changed files' objects are compared, O(change), where a reload
+    /// assembles and a relist compares every object. Errors are those of [`load`].
+    pub fn load_changes(&mut self, paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+        self.load_changes_at(paths, SystemTime::now())
+    }
+
+    /// [`ManifestCache::load_changes`] with the clock given (tests pretend to load long after
+    /// the files were written, past the racy window).
+    #[doc(hidden)]
+    pub fn load_changes_at(
+        &mut self,
+        paths: &[PathBuf],
+        now: SystemTime,
+    ) -> Result<Loaded, LoadError> {
+        let synced = std::mem::replace(&mut self.synced, false);
+        let refreshed = self.refresh(paths, now)?;
+        let clean = refreshed
+            .sources
+            .iter()
+            .all(|(_, s)| matches!(s, Source::Cached(_)));
+        if synced
+            && clean
+            && let Some(events) = self.delta(&refreshed)
+        {
+            self.synced = true;
+            self.notes = refreshed.notes;
+            return Ok(Loaded::Changes(events));
+        }
+        self.whole(refreshed).map(Loaded::Whole)
+    }
+
+    /// The whole assembly of the files as refreshed: what [`load`] gives.
+    fn whole(&mut self, refreshed: Refreshed) -> Result<Snapshot, LoadError> {
+        let Refreshed {
+            sources,
+            notes,
+            left,
+            ..
+        } = refreshed;
+        // The changed files' previous objects are not needed for a whole assembly: not held
+        // alongside the snapshot it builds.
+        drop(left);
+        let cache = &self.files;
+        let mut snapshot = assemble(sources.into_iter().map(|(name, source)| {
+            let entries: Box<dyn Iterator<Item = Entry>> = match source {
+                Source::Cached(path) => {
+                    Box::new(cache[&path].objects.iter().cloned().map(Entry::Object))
+                }
+                Source::Uncached(entries) => Box::new(entries.into_iter()),
+            };
+            (name, entries)
+        }))?;
+        snapshot.input_warnings = notes.clone();
+        self.synced = true;
+        self.notes = notes;
+        Ok(snapshot)
+    }
+
+    /// The events that turn the previous state into the one of the files cached now, from the
+    /// changed files alone; `None` where they cannot decide (the whole assembly does).
+    fn delta(&self, refreshed: &Refreshed) -> Option<Vec<crate::engine::Event>> {
+        use crate::engine::Event;
+        // Every file of this load is cached (no errors), so each changed file is in `left`,
+        // `entered` or both. An object any other file defines (now) is not decided here.
+        let mut old: HashMap<RefKey<'_>, &Object> = HashMap::new();
+        for left in &refreshed.left {
+            for placed in &left.objects {
+                // Two definitions in the old version of one file were identical (that load
+                // succeeded): either stands for both.
+                old.insert(ref_key(&placed.object), &placed.object);
+            }
+        }
+        let mut new: HashMap<RefKey<'_>, &Object> = HashMap::new();
+        for path in &refreshed.entered {
+            let file = self.files.get(path)?;
+            for placed in &file.objects {
+                let object = &placed.object;
+                // Defined twice in the changed files (one file or two): conflict or duplicate,
+                // the assembly decides, and names the place.
+                if new.insert(ref_key(object), object).is_some() {
+                    return None;
+                }
+            }
+        }
+        let elsewhere = |object: &Object, counted_here: bool| {
+            let count = self.defined.get(&ref_digest(object)).copied().unwrap_or(0);
+            count > u32::from(counted_here)
+        };
+        let mut events = Vec::new();
+        for (key, object) in &new {
+            // As it was: whatever else defines it was identical to it, and still is (a file that
+            // changed is among these, and holds it once).
+            if old.get(key) == Some(object) {
+                continue;
+            }
+            // A new version that another file may define differently: conflict or not, the
+            // assembly decides.
+            if elsewhere(object, true) {
+                return None;
+            }
+            events.push(Event::Upsert((*object).clone()));
+        }
+        for (key, object) in &old {
+            if new.contains_key(key) {
+                continue;
+            }
+            // Perhaps still defined by an unchanged file (a duplicate that was identical): the
+            // assembly decides (a shared digest alone must not keep an object).
+            if elsewhere(object, false) {
+                return None;
+            }
+            events.push(Event::Delete(object.object_ref()));
+        }
+        if refreshed.notes != self.notes {
+            events.push(Event::InputWarnings(refreshed.notes.clone()));
+        }
+        Some(events)
+    }
+
+    /// Drops the cached version of `path`, if any, from the cache and the counts.
+    fn forget(&mut self, path: &Path) -> Option<CachedFile> {
+        let file = self.files.remove(path)?;
+        for digest in &file.refs {
+            if let Some(count) = self.defined.get_mut(digest) {
+                *count -= 1;
+                if *count == 0 {
+                    self.defined.remove(digest);
+                }
+            }
+        }
+        Some(file)
+    }
+
+    /// The per-file step of a load: every file stat'ed, those that changed read and parsed (a
+    /// file without errors goes to the cache), removed files dropped.
+    fn refresh(&mut self, paths: &[PathBuf], now: SystemTime) -> Result<Refreshed, LoadError> {
         self.last_reads = 0;
         let mut notes = Vec::new();
         let found = expand(paths, &mut notes)?;
         let present: HashSet<&PathBuf> = found.iter().map(|f| &f.path).collect();
-        self.files.retain(|path, _| present.contains(path));
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|path| !present.contains(path))
+            .cloned()
+            .collect();
+        let mut left = Vec::new();
+        for path in gone {
+            if let Some(file) = self.forget(&path) {
+                left.push(Left {
+                    objects: file.objects,
+                });
+            }
+        }
 
         // Read every file that changed before parsing any, as `load` does: an unreadable file is
         // the one error reported, whatever the others hold.
@@ -731,7 +974,11 @@ impl ManifestCache {
             if unchanged {
                 fresh.push(None);
             } else {
-                self.files.remove(file);
+                if let Some(previous) = self.forget(file) {
+                    left.push(Left {
+                        objects: previous.objects,
+                    });
+                }
                 self.last_reads += 1;
                 match read_input(f, self.limits, &mut notes)? {
                     Some(read) => fresh.push(Some(read)),
@@ -744,11 +991,8 @@ impl ManifestCache {
 
         // Parse what changed: a file without errors goes to the cache, the entries of the others
         // are assembled as they are (and the file is read again next time).
-        enum Source {
-            Cached(PathBuf),
-            Uncached(Vec<Entry>),
-        }
         let mut sources = Vec::with_capacity(files.len());
+        let mut entered = Vec::new();
         for (file, fresh) in files.into_iter().zip(fresh) {
             let Some((name, input, stamp)) = fresh else {
                 sources.push((file.display().to_string(), Source::Cached(file)));
@@ -758,12 +1002,18 @@ impl ManifestCache {
             drop(input);
             let source = match (parsed, stamp) {
                 (Ok(objects), Some(stamp)) => {
+                    let refs = ref_digests(&objects);
+                    for digest in &refs {
+                        *self.defined.entry(*digest).or_insert(0) += 1;
+                    }
                     let cached = CachedFile {
                         stamp,
                         racy: stamp.is_racy(now),
                         objects,
+                        refs,
                     };
                     self.files.insert(file.clone(), cached);
+                    entered.push(file.clone());
                     Source::Cached(file)
                 }
                 // stdin, read once.
@@ -774,19 +1024,12 @@ impl ManifestCache {
             };
             sources.push((name, source));
         }
-
-        let cache = &self.files;
-        let mut snapshot = assemble(sources.into_iter().map(|(name, source)| {
-            let entries: Box<dyn Iterator<Item = Entry>> = match source {
-                Source::Cached(path) => {
-                    Box::new(cache[&path].objects.iter().cloned().map(Entry::Object))
-                }
-                Source::Uncached(entries) => Box::new(entries.into_iter()),
-            };
-            (name, entries)
-        }))?;
-        snapshot.input_warnings = notes;
-        Ok(snapshot)
+        Ok(Refreshed {
+            sources,
+            left,
+            entered,
+            notes,
+        })
     }
 }
 

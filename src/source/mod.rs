@@ -1,7 +1,8 @@
 //! Sources of cluster state. Each produces a [`crate::snapshot::Snapshot`]; live sources send
 //! [`SourceEvent`]s so that the sidecar loop does not care where the state comes from: whole
-//! snapshots (the manifest directory, loaded again through its cache) or object changes (the
-//! cluster's watches: only what changed, [`Changes`]).
+//! snapshots (a source's first state, the manifest directory after an error or a change its
+//! changed files alone cannot decide) or object changes (the cluster's watches, the manifest
+//! directory's changed files: only what changed, [`Changes`]).
 
 use std::sync::Arc;
 

@@ -1,8 +1,9 @@
 //! `run --manifests DIR`: the directory as a live source. notify reports changes; bursts are
 //! coalesced (a `git pull` or `kubectl get -o yaml > f` is many events; see [`Throttle`] for
 //! when a load happens) and the directory is loaded
-//! again through a [`ManifestCache`]: only the files that changed are read and parsed, and the
-//! result is still identical to `compile -f DIR`. Loading is CPU work (seconds for a 250 MB file),
+//! again through a [`ManifestCache`]: only the files that changed are read and parsed, their
+//! objects compared with the previous versions and sent as object changes, and the state is
+//! still identical to `compile -f DIR`. Loading is CPU work (seconds for a 250 MB file),
 //! so it runs on tokio's blocking pool, not on a worker thread.
 
 use std::path::{Path, PathBuf};
@@ -11,10 +12,10 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::source::SourceEvent;
 use crate::source::input::Limits;
-use crate::source::manifests::ManifestCache;
+use crate::source::manifests::{Loaded, ManifestCache};
 use crate::source::throttle::Throttle;
+use crate::source::{Changes, SourceEvent};
 
 /// How long the first change after a quiet spell waits for the rest of its burst: a file written
 /// in several steps, the next files of a `git pull`. A file caught half-written is refused and the
@@ -84,15 +85,24 @@ pub fn watch_dir(
 }
 
 /// Loads `dir` through `cache` on tokio's blocking pool; the cache goes there and comes back.
+/// After a load that succeeded, what changed is sent as object changes (only the changed files'
+/// objects, compared with their previous versions); the whole snapshot at start, after an
+/// error, and where the changed files alone cannot decide ([`crate::source::manifests::Loaded`]).
 async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEvent) {
     let paths = vec![dir.to_path_buf()];
     tokio::task::spawn_blocking(move || {
-        let event = match cache.load(&paths) {
-            Ok(snapshot) => {
-                for note in &snapshot.input_warnings {
+        let event = match cache.load_changes(&paths) {
+            Ok(loaded) => {
+                for note in cache.notes() {
                     tracing::warn!(%note, "manifests");
                 }
-                SourceEvent::Snapshot(std::sync::Arc::new(snapshot))
+                match loaded {
+                    Loaded::Whole(snapshot) => SourceEvent::Snapshot(std::sync::Arc::new(snapshot)),
+                    Loaded::Changes(events) => SourceEvent::Changes(Changes {
+                        events,
+                        keep: Vec::new(),
+                    }),
+                }
             }
             Err(e) => SourceEvent::Invalid(e.to_string()),
         };

@@ -18,8 +18,12 @@
 //! - **bird**: engine + the whole intent and `bird.conf` rendered (BIRD has no runtime route
 //!   command; `birdc configure` re-reads the file, the daemon's floor);
 //! - **manifests**: the `run --manifests` source instead of a watch: one small file rewritten,
-//!   `ManifestCache::load` of the directory (only that file read) and the snapshot relisted into
-//!   the engine;
+//!   `ManifestCache::load_changes` of the directory (only that file read, its objects compared
+//!   with their previous versions) and the object changes applied by the engine, as the sidecar
+//!   does;
+//! - **manifests (before)**: the same change the way the sidecar took it before:
+//!   `ManifestCache::load` (only that file read, the whole snapshot assembled again) and the
+//!   snapshot relisted into the engine (every object compared), on a second cache and engine;
 //! - **full (before)**: what every change cost before the engine: compile + render of the whole
 //!   cluster (GoBGP's files).
 //!
@@ -32,7 +36,7 @@ use bgpgen::model::BgpAnnotation;
 use bgpgen::options::{Env, SpeakerArgs, resolve};
 use bgpgen::render::{Backend, Templates, render};
 use bgpgen::snapshot::{Object, PodInfo, Snapshot};
-use bgpgen::source::manifests::{ManifestCache, load_texts};
+use bgpgen::source::manifests::{Loaded, ManifestCache, load_texts};
 use bgpgen_bench::synth::{self, Format, Spec};
 
 pub struct ChangeArgs {
@@ -106,6 +110,7 @@ struct Row {
     in_force: Samples,
     bird: Samples,
     manifests: Samples,
+    manifests_before: Samples,
     full: Samples,
 }
 
@@ -180,6 +185,7 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
         in_force: Samples::default(),
         bird: Samples::default(),
         manifests: Samples::default(),
+        manifests_before: Samples::default(),
         full: Samples::default(),
     };
     let local_as = in_force.speaker.local_as;
@@ -248,18 +254,51 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
     std::fs::write(&small, pod_json(false)).map_err(|e| e.to_string())?;
     let paths = vec![dir.clone()];
     let mut cache = ManifestCache::new();
-    let first = cache.load(&paths).map_err(|e| e.to_string())?;
-    let mut files_engine = Engine::new(first, resolved.options, resolved.diagnostics);
+    let mut before_cache = ManifestCache::new();
+    let first = match cache.load_changes(&paths).map_err(|e| e.to_string())? {
+        Loaded::Whole(snapshot) => snapshot,
+        Loaded::Changes(_) => return Err("the first load gave changes".into()),
+    };
+    let before_first = before_cache.load(&paths).map_err(|e| e.to_string())?;
+    let mut files_engine = Engine::new(
+        first,
+        resolved.options.clone(),
+        resolved.diagnostics.clone(),
+    );
+    let mut before_engine = Engine::new(before_first, resolved.options, resolved.diagnostics);
     // The cache distrusts files changed within its racy window (2 s): wait it out once.
     std::thread::sleep(Duration::from_millis(2100));
-    let _ = cache.load(&paths);
+    let _ = cache.load_changes(&paths);
+    let _ = before_cache.load(&paths);
+    let mut whole = 0;
     for i in 0..args.changes.min(20) {
         std::fs::write(&small, pod_json(i % 2 == 0)).map_err(|e| e.to_string())?;
-        let (_, t, a) = timed(|| {
-            let snapshot = cache.load(&paths).expect("manifests load");
-            std::hint::black_box(files_engine.apply_all(bgpgen::engine::relist_all(snapshot)))
+        let (loaded, t, a) = timed(|| {
+            let events = match cache.load_changes(&paths).expect("manifests load") {
+                Loaded::Changes(events) => events,
+                Loaded::Whole(snapshot) => {
+                    whole += 1;
+                    bgpgen::engine::relist_all(snapshot)
+                }
+            };
+            std::hint::black_box(files_engine.apply_all(events))
         });
         row.manifests.push(t, a);
+        let (_, t, a) = timed(|| {
+            let snapshot = before_cache.load(&paths).expect("manifests load");
+            std::hint::black_box(before_engine.apply_all(bgpgen::engine::relist_all(snapshot)))
+        });
+        row.manifests_before.push(t, a);
+        // Both ways end in the same state.
+        if files_engine.hash() != before_engine.hash() {
+            return Err(format!(
+                "change {i}: the manifest source's changes and its reload disagree"
+            ));
+        }
+        std::hint::black_box(loaded);
+    }
+    if whole > 0 {
+        return Err(format!("{whole} changes of one file took the whole reload"));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(row)
@@ -285,9 +324,9 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
     );
     println!();
     println!(
-        "| pods | routes | engine (event -> delta) | gobgp (-> paths) | frr (-> vtysh script) | bird (-> whole bird.conf) | then: intent in force kept | manifests source + engine | full compile + render (before) |"
+        "| pods | routes | engine (event -> delta) | gobgp (-> paths) | frr (-> vtysh script) | bird (-> whole bird.conf) | then: intent in force kept | manifests source + engine | manifests (before: reload + relist) | full compile + render (before) |"
     );
-    println!("|---:|---:|---|---|---|---|---|---|---|");
+    println!("|---:|---:|---|---|---|---|---|---|---|---|");
     let cell = |s: &Samples| {
         if s.times.is_empty() {
             "-".to_string()
@@ -302,7 +341,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
     };
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.pods,
             r.routes,
             cell(&r.engine),
@@ -311,6 +350,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             cell(&r.bird),
             cell(&r.in_force),
             cell(&r.manifests),
+            cell(&r.manifests_before),
             cell(&r.full)
         );
     }
@@ -329,7 +369,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             }
         };
         println!(
-            "| ratio {}/{} | {:.0}x | {} | {} | {} | {} | {} | {} | {} |",
+            "| ratio {}/{} | {:.0}x | {} | {} | {} | {} | {} | {} | {} | {} |",
             last.pods,
             first.pods,
             last.routes as f64 / first.routes.max(1) as f64,
@@ -339,6 +379,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             ratio(&first.bird, &last.bird),
             ratio(&first.in_force, &last.in_force),
             ratio(&first.manifests, &last.manifests),
+            ratio(&first.manifests_before, &last.manifests_before),
             ratio(&first.full, &last.full)
         );
     }
