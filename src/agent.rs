@@ -135,14 +135,6 @@ fn owned(snapshot: Arc<Snapshot>) -> Snapshot {
     Arc::try_unwrap(snapshot).unwrap_or_else(|shared| (*shared).clone())
 }
 
-/// The object `reference` names in `snapshot`, if held.
-fn held(
-    snapshot: &Snapshot,
-    reference: &crate::model::ObjectRef,
-) -> Option<crate::snapshot::Object> {
-    crate::source::kube::get(snapshot, reference)
-}
-
 /// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
 pub fn prepare(
     config: &AgentConfig,
@@ -229,6 +221,8 @@ struct Agent {
     engine: Option<Engine>,
     /// The source's state while no engine exists yet.
     waiting: Option<Snapshot>,
+    /// The relists streamed into `waiting` and not complete yet (handed to the engine).
+    waiting_relists: crate::relist::Relists,
     /// What changed in the engine since the intent in force (`Status::intent`) was applied.
     unapplied: Delta,
     /// Something may have changed since the last apply: apply (or try) again.
@@ -311,16 +305,23 @@ impl Agent {
                 self.unapplied.merge(delta);
             }
             (Some(engine), State::Changes(changes)) => {
-                let events = changes.into_events(|r| held(engine.snapshot(), r));
-                let delta = engine.apply_all(events);
+                let delta = engine.apply_all(changes.events);
+                if delta.is_empty() && self.in_sync {
+                    // Nothing to apply: an equal object (a status heartbeat), or a relist
+                    // streamed on and not complete yet.
+                    return;
+                }
                 self.unapplied.merge(delta);
             }
-            (None, State::Snapshot(snapshot)) => self.waiting = Some(owned(snapshot)),
+            (None, State::Snapshot(snapshot)) => {
+                self.waiting = Some(owned(snapshot));
+                self.waiting_relists = Default::default();
+            }
             (None, State::Changes(changes)) => {
                 let waiting = self
                     .waiting
                     .get_or_insert_with(|| Snapshot::new(crate::snapshot::Origin::Cluster));
-                changes.apply_to(waiting);
+                changes.apply_to(waiting, &mut self.waiting_relists);
             }
         }
         if let Some(sup) = &mut self.supervisor {
@@ -363,11 +364,10 @@ impl Agent {
                     .waiting
                     .take()
                     .unwrap_or_else(|| Snapshot::new(crate::snapshot::Origin::Cluster));
-                self.engine = Some(Engine::new(
-                    snapshot,
-                    resolved.options,
-                    resolved.diagnostics,
-                ));
+                self.engine = Some(
+                    Engine::new(snapshot, resolved.options, resolved.diagnostics)
+                        .with_relists(std::mem::take(&mut self.waiting_relists)),
+                );
                 // Nothing of it is in force yet: the first apply is a whole one.
                 self.in_sync = false;
             }
@@ -1139,6 +1139,7 @@ pub async fn run(
         status,
         engine: None,
         waiting: None,
+        waiting_relists: Default::default(),
         unapplied: Delta::default(),
         pending: false,
         in_sync: false,

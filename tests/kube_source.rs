@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bgpgen::events::{PendingEvent, events_for, spawn_recorder};
 use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args};
+use bgpgen::relist::Relists;
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
 use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
@@ -236,6 +237,8 @@ struct Source {
     started: Instant,
     log: Vec<(Duration, Seen)>,
     last: Option<Snapshot>,
+    /// Relists streamed in and not complete yet, carried from one batch of changes to the next.
+    relists: Relists,
 }
 
 impl Source {
@@ -258,6 +261,7 @@ impl Source {
             started: Instant::now(),
             log: Vec::new(),
             last: None,
+            relists: Relists::default(),
         }
     }
 
@@ -283,7 +287,7 @@ impl Source {
                     .last
                     .clone()
                     .unwrap_or_else(|| Snapshot::new(bgpgen::snapshot::Origin::Cluster));
-                changes.apply_to(&mut state);
+                changes.apply_to(&mut state, &mut self.relists);
                 SourceEvent::Snapshot(std::sync::Arc::new(state))
             }
             e => e,
