@@ -706,7 +706,8 @@ impl Agent {
         log_delta(&delta, &outcome, elapsed, routes, &hash);
         update(&self.status, |s| {
             if let Some(intent) = &mut s.intent {
-                delta.apply_to(intent, &hash);
+                // Not copied: the read-back's share of it is dropped before the next apply.
+                delta.apply_to(Arc::make_mut(intent), &hash);
             }
             record_success(s, &outcome, elapsed);
         });
@@ -758,8 +759,8 @@ impl Agent {
         self.failed_checks = 0;
         update(&self.status, |s| {
             // What changed against the intent in force, while it is still at hand.
-            log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
-            s.intent = Some(intent);
+            log_apply(s.intent.as_deref(), &intent, &outcome, elapsed);
+            s.intent = Some(Arc::new(intent));
             record_success(s, &outcome, elapsed);
         });
         self.observer
