@@ -305,10 +305,15 @@ impl Agent {
                 self.unapplied.merge(delta);
             }
             (Some(engine), State::Changes(changes)) => {
+                let relisting = engine.relisting();
                 let delta = engine.apply_all(changes.events);
                 if delta.is_empty() && self.in_sync {
                     // Nothing to apply: an equal object (a status heartbeat), or a relist
-                    // streamed on and not complete yet.
+                    // streamed on and not complete yet. A relist that ended without a change
+                    // freed its pages and list buffers: no apply will hand them back.
+                    if relisting && !engine.relisting() {
+                        release_freed_memory();
+                    }
                     return;
                 }
                 self.unapplied.merge(delta);
