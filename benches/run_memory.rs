@@ -4,8 +4,10 @@
 //! The synthetic cluster of `bgpgen::synth` (default: 1,000 nodes, 100,000 pods, 10,000 services,
 //! 1,000 subnets, 1,000 EIPs, dual-stack) is loaded into the in-process Kubernetes API double
 //! (`tests/common/apiserver.rs`); the release binary runs as `bgpgen run --kubeconfig ...
-//! --backend bird` against a real BIRD started here in the root namespace (passive sessions to
-//! loopback neighbours that never answer: only bgpgen is measured). Once `/readyz` is ready and
+//! --backend B` against a real daemon started here in the root namespace without a BGP listener
+//! (`--backend bird|gobgp|frr|all`, default bird: BIRD with passive sessions to loopback
+//! neighbours that never answer; gobgpd with `port = -1` and its API on a Unix socket; bgpd with
+//! `-p 0 -P 0` and its vty socket in the run's directory): only bgpgen is measured. Once `/readyz` is ready and
 //! routes are announced, bgpgen's VmRSS and VmHWM (peak) are read from `/proc/PID/status`; then
 //! pods are annotated, un-annotated, added and deleted one at a time through the double (each
 //! waited for until bgpgen applied it) and RSS is read again, to catch growth.
@@ -28,8 +30,12 @@
 //! `BGPGEN_BIN` overrides `target/release/bgpgen`. `BGPGEN_WRAPPER` (e.g. `heaptrack -o
 //! /tmp/bgpgen`) runs bgpgen under a profiler; the bgpgen process below it is the one measured.
 //! Results: a markdown table on stdout and `target/bench-results/run_memory.json`
-//! (`run_memory-smoke.json` with `--smoke`). Needs `bird` and `birdc` (bird2) and the right to
-//! bind a BGP listener (root).
+//! (`run_memory-smoke.json` with `--smoke`). Needs the daemons of the backends run (`bird` and
+//! `birdc`; `gobgpd` and `gobgp`; FRR's `bgpd`, `vtysh` and `frr-reload.py`) and root (BIRD's
+//! BGP listener).
+//!
+//! The peak during the relist and during the churn are each measured from a reset of the
+//! process's peak RSS (`echo 5 > /proc/PID/clear_refs`), so they are those phases' own.
 
 #[allow(dead_code)]
 #[path = "../tests/common/apiserver.rs"]
@@ -89,8 +95,26 @@ impl Paging {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Bird,
+    Gobgp,
+    Frr,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Bird => "bird",
+            Backend::Gobgp => "gobgp",
+            Backend::Frr => "frr",
+        }
+    }
+}
+
 struct Args {
     smoke: bool,
+    backends: Vec<Backend>,
     pods: Option<usize>,
     paging: Vec<Paging>,
     changes: usize,
@@ -99,11 +123,12 @@ struct Args {
     churn_secs: u64,
 }
 
-const USAGE: &str = "usage: run_memory [--smoke] [--pods N] [--paging off|on|both] [--changes N] [--churn-rate N] [--churn-secs S]";
+const USAGE: &str = "usage: run_memory [--smoke] [--backend bird|gobgp|frr|all[,...]] [--pods N] [--paging off|on|both] [--changes N] [--churn-rate N] [--churn-secs S]";
 
 fn parse_args() -> Args {
     let mut args = Args {
         smoke: false,
+        backends: vec![Backend::Bird],
         pods: None,
         paging: vec![Paging::Off, Paging::On],
         changes: 50,
@@ -120,6 +145,21 @@ fn parse_args() -> Args {
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             "--smoke" => args.smoke = true,
+            "--backend" => {
+                args.backends = Vec::new();
+                for b in value("--backend").split(',') {
+                    match b {
+                        "bird" => args.backends.push(Backend::Bird),
+                        "gobgp" => args.backends.push(Backend::Gobgp),
+                        "frr" => args.backends.push(Backend::Frr),
+                        "all" => {
+                            args.backends
+                                .extend([Backend::Gobgp, Backend::Frr, Backend::Bird]);
+                        }
+                        other => panic!("--backend {other:?}: bird, gobgp, frr or all\n{USAGE}"),
+                    }
+                }
+            }
             "--pods" => {
                 args.pods = Some(value("--pods").parse().expect("--pods: a number"));
             }
@@ -433,6 +473,124 @@ fn start_bird(dir: &Path) -> (Guard, PathBuf) {
     }
 }
 
+/// Waits until `probe` succeeds (the daemon answers on its control socket).
+fn wait_answers(guard: &mut Guard, log: &Path, what: &str, probe: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(e) = guard.exited() {
+            panic!("{e}: {}", tail(log, 20));
+        }
+        if probe() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} does not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn quiet(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// gobgpd without a BGP listener (`port = -1`) and without pprof, its API on a Unix socket in
+/// `dir`; its `[global]` is the intent's (bgpgen attaches and checks it). Returns the guard and
+/// bgpgen's daemon flags.
+fn start_gobgpd(dir: &Path) -> (Guard, Vec<String>) {
+    let conf = dir.join("gobgpd-start.toml");
+    fs::write(
+        &conf,
+        "[global.config]\n  as = 65000\n  router-id = \"172.16.0.10\"\n  port = -1\n",
+    )
+    .expect("write gobgpd config");
+    let api = format!("unix://{}", dir.join("gobgpd.sock").display());
+    let log_path = dir.join("gobgpd.log");
+    let log = fs::File::create(&log_path).expect("gobgpd log");
+    let child = Command::new("gobgpd")
+        .arg("-f")
+        .arg(&conf)
+        .args(["-t", "toml", "--pprof-disable", "--api-hosts", &api])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start gobgpd");
+    let pid = child.id();
+    let mut guard = Guard {
+        name: "gobgpd",
+        child,
+        term_pid: pid,
+        grace: Duration::from_secs(5),
+    };
+    wait_answers(&mut guard, &log_path, "gobgpd", || {
+        quiet(Command::new("gobgp").args(["--target", &api, "global"]))
+    });
+    let flags = vec![
+        "--config-file".into(),
+        dir.join("gobgpd.toml").display().to_string(),
+        "--gobgp-api".into(),
+        api,
+    ];
+    (guard, flags)
+}
+
+/// bgpd alone (no zebra), without a BGP listener (`-p 0`) or TCP vty (`-P 0`), its vty socket in
+/// `dir/frr`. Returns the guard and bgpgen's daemon flags.
+fn start_bgpd(dir: &Path) -> (Guard, Vec<String>) {
+    let run = dir.join("frr");
+    fs::create_dir_all(&run).expect("frr dir");
+    let conf = run.join("frr.conf");
+    fs::write(&conf, "frr defaults traditional\n").expect("write frr.conf");
+    let vty = run.display().to_string();
+    let log_path = dir.join("bgpd.log");
+    let log = fs::File::create(&log_path).expect("bgpd log");
+    let child = Command::new("/usr/lib/frr/bgpd")
+        .arg("-f")
+        .arg(&conf)
+        .args(["-Z", "-S", "-p", "0", "-P", "0", "--vty_socket", &vty, "-i"])
+        .arg(run.join("bgpd.pid"))
+        .args(["--log", "stdout"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start bgpd (is frr installed?)");
+    let pid = child.id();
+    let mut guard = Guard {
+        name: "bgpd",
+        child,
+        term_pid: pid,
+        grace: Duration::from_secs(5),
+    };
+    wait_answers(&mut guard, &log_path, "bgpd", || {
+        quiet(Command::new("vtysh").args([
+            "--vty_socket",
+            &vty,
+            "-d",
+            "bgpd",
+            "-c",
+            "show version",
+        ]))
+    });
+    let flags = vec![
+        "--config-file".into(),
+        conf.display().to_string(),
+        "--frr-vty-socket".into(),
+        vty,
+    ];
+    (guard, flags)
+}
+
+/// Resets the peak RSS (VmHWM) of `pid` to its current RSS, so the next read is the peak of
+/// what follows.
+fn reset_peak(pid: u32) {
+    if let Err(e) = fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+        eprintln!("   could not reset the peak RSS of {pid}: {e}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cluster and the changes
 // ---------------------------------------------------------------------------------------------
@@ -652,7 +810,10 @@ fn make_change(api: &ApiServer, change: &Change) {
 
 #[derive(Debug, Default)]
 struct Run {
+    backend: Option<Backend>,
     paging: Option<Paging>,
+    /// The highest VmHWM read over the run (it is reset before the relist and the churn).
+    peak: u64,
     load_s: f64,
     first_apply_s: f64,
     ready_s: f64,
@@ -680,14 +841,16 @@ struct Run {
     bgpgen_command: String,
 }
 
-fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
+fn measure(args: &Args, cluster: &Cluster, backend: Backend, paging: Paging) -> Run {
     let mut run = Run {
+        backend: Some(backend),
         paging: Some(paging),
         ..Run::default()
     };
     let objects = cluster.all().count();
     eprintln!(
-        "== {}: loading {objects} objects into the API double",
+        "== {}, {}: loading {objects} objects into the API double",
+        backend.name(),
         paging.name()
     );
     let api = ApiServer::start();
@@ -702,26 +865,36 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
         .expect("tempdir");
     let options = dir.path().join("speaker-options.yaml");
     fs::write(&options, OPTIONS).expect("write options");
-    let (_bird, socket) = start_bird(dir.path());
+    let (_daemon, daemon_flags) = match backend {
+        Backend::Bird => {
+            let (guard, socket) = start_bird(dir.path());
+            let flags = vec![
+                "--config-file".into(),
+                dir.path().join("bird.conf").display().to_string(),
+                "--bird-socket".into(),
+                socket.display().to_string(),
+            ];
+            (guard, flags)
+        }
+        Backend::Gobgp => start_gobgpd(dir.path()),
+        Backend::Frr => start_bgpd(dir.path()),
+    };
 
     let bin = bgpgen_bin();
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let bgpgen_args: Vec<String> = vec![
+    let mut bgpgen_args: Vec<String> = vec![
         "run".into(),
         "--kubeconfig".into(),
         api.kubeconfig_path().display().to_string(),
         "--options".into(),
         options.display().to_string(),
         "--backend".into(),
-        "bird".into(),
-        "--config-file".into(),
-        dir.path().join("bird.conf").display().to_string(),
-        "--bird-socket".into(),
-        socket.display().to_string(),
+        backend.name().into(),
         "--metrics-addr".into(),
         addr.to_string(),
     ];
+    bgpgen_args.extend(daemon_flags);
     let wrapper: Vec<String> = std::env::var("BGPGEN_WRAPPER")
         .map(|w| w.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
@@ -863,6 +1036,8 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
     // A relist of every kind: the watch history expires and the watches drop, so each watcher
     // gets 410 Gone and lists again; bgpgen takes the new lists as they complete.
     let lists_before = api.list_count("pods");
+    run.peak = run.after_changes.hwm;
+    reset_peak(pid);
     let t = Instant::now();
     api.expire_history();
     api.drop_watches();
@@ -886,6 +1061,7 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
     run.relist_s = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(3));
     run.after_relist = mem(pid).expect("bgpgen status");
+    run.peak = run.peak.max(run.after_relist.hwm);
     eprintln!(
         "   after a relist ({:.1} s): VmRSS {:.1} MiB, VmHWM {:.1} MiB",
         run.relist_s,
@@ -898,6 +1074,7 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
     if args.churn_secs > 0 && args.churn_rate > 0 {
         let toggled = churn_pods(cluster, 200);
         let before = metrics(addr).expect("metrics");
+        reset_peak(pid);
         let cpu0 = cpu_seconds(pid).expect("bgpgen stat");
         let t = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / f64::from(args.churn_rate));
@@ -929,6 +1106,7 @@ fn measure(args: &Args, cluster: &Cluster, paging: Paging) -> Run {
         std::thread::sleep(Duration::from_secs(2));
         run.churn_applies = metrics(addr).map_or(0, |m| m.applies) - before.applies;
         run.after_churn = mem(pid).expect("bgpgen status");
+        run.peak = run.peak.max(run.after_churn.hwm);
         eprintln!(
             "   churn: {n} changes in {:.1} s, bgpgen CPU {:.2} s ({:.1}% of one core), {} applies; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
             run.churn_wall_s,
@@ -1058,11 +1236,12 @@ fn main() {
         cluster.subnets.len(),
         cluster.eips.len()
     );
-    let runs: Vec<Run> = args
-        .paging
-        .iter()
-        .map(|&p| measure(&args, &cluster, p))
-        .collect();
+    let mut runs: Vec<Run> = Vec::new();
+    for &b in &args.backends {
+        for &p in &args.paging {
+            runs.push(measure(&args, &cluster, b, p));
+        }
+    }
     let (compile_hwm, compile_s) = compile_reference(&cluster);
     let host_network = cluster
         .pods
@@ -1075,7 +1254,12 @@ fn main() {
     }
     println!();
     println!(
-        "bgpgen run (BIRD backend) watching {} pods ({} watched: hostNetwork=false), {} services, {} subnets, {} nodes through the API double; budget 150 MB = {:.1} MiB RSS",
+        "bgpgen run ({} backend) watching {} pods ({} watched: hostNetwork=false), {} services, {} subnets, {} nodes through the API double; budget 150 MB = {:.1} MiB RSS",
+        args.backends
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         spec.pods,
         spec.pods - host_network,
         spec.services,
@@ -1088,7 +1272,8 @@ fn main() {
     let mut rule = String::from("|---|");
     for r in &runs {
         let p = r.paging.expect("paging");
-        header.push_str(&format!(" {} (`{}`) |", p.name(), p.key()));
+        let b = r.backend.expect("backend");
+        header.push_str(&format!(" {}, {} (`{}`) |", b.name(), p.name(), p.key()));
         rule.push_str("---:|");
     }
     println!("{header}\n{rule}");
@@ -1143,14 +1328,17 @@ fn main() {
         };
         format!("{} / {}", ok(r.after_changes.hwm), ok(r.after_changes.rss))
     });
-    row("VmRSS / VmHWM 3 s after a relist of every kind", &|r| {
-        format!(
-            "{} / {} (relist {:.1} s)",
-            mem_cell(r.after_relist.rss),
-            mem_cell(r.after_relist.hwm),
-            r.relist_s
-        )
-    });
+    row(
+        "VmRSS / VmHWM (peak of the relist) 3 s after a relist of every kind",
+        &|r| {
+            format!(
+                "{} / {} (relist {:.1} s)",
+                mem_cell(r.after_relist.rss),
+                mem_cell(r.after_relist.hwm),
+                r.relist_s
+            )
+        },
+    );
     row("steady churn: changes / applies / wall", &|r| {
         format!(
             "{} / {} / {:.1} s",
@@ -1168,16 +1356,14 @@ fn main() {
             "-".into()
         }
     });
-    row(
-        "VmRSS / VmHWM after the churn (peak over the whole run)",
-        &|r| {
-            format!(
-                "{} / {}",
-                mem_cell(r.after_churn.rss),
-                mem_cell(r.after_churn.hwm)
-            )
-        },
-    );
+    row("VmRSS / VmHWM (peak of the churn) after the churn", &|r| {
+        format!(
+            "{} / {}",
+            mem_cell(r.after_churn.rss),
+            mem_cell(r.after_churn.hwm)
+        )
+    });
+    row("**peak over the whole run**", &|r| mem_cell(r.peak));
     row("change applied, median / max", &|r| {
         format!(
             "{:.0} / {:.0} ms",
@@ -1208,7 +1394,9 @@ fn main() {
         .map(|r| {
             let m = |x: Mem| json!({"vm_rss_kib": x.rss, "vm_hwm_kib": x.hwm, "rss_anon_kib": x.anon, "rss_file_kib": x.file});
             json!({
+                "backend": r.backend.map(Backend::name),
                 "lists": r.paging.map(Paging::key),
+                "peak_kib": r.peak,
                 "pod_list_requests": r.list_requests,
                 "routes_announced": r.routes,
                 "api_double_load_s": r.load_s,
@@ -1242,7 +1430,7 @@ fn main() {
             "dual_stack": spec.dual_stack, "announced": spec.announced,
             "host_network_pods": host_network,
         },
-        "backend": "bird",
+        "backends": args.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "wrapper": std::env::var("BGPGEN_WRAPPER").ok(),
         "runs": results,
         "compile_reference": {"peak_rss_kib": compile_hwm, "wall_s": compile_s},

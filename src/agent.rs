@@ -135,14 +135,6 @@ fn owned(snapshot: Arc<Snapshot>) -> Snapshot {
     Arc::try_unwrap(snapshot).unwrap_or_else(|shared| (*shared).clone())
 }
 
-/// The object `reference` names in `snapshot`, if held.
-fn held(
-    snapshot: &Snapshot,
-    reference: &crate::model::ObjectRef,
-) -> Option<crate::snapshot::Object> {
-    crate::source::kube::get(snapshot, reference)
-}
-
 /// Compiles and renders a snapshot (pure, apart from reading the `--options` file).
 pub fn prepare(
     config: &AgentConfig,
@@ -229,6 +221,8 @@ struct Agent {
     engine: Option<Engine>,
     /// The source's state while no engine exists yet.
     waiting: Option<Snapshot>,
+    /// The relists streamed into `waiting` and not complete yet (handed to the engine).
+    waiting_relists: crate::relist::Relists,
     /// What changed in the engine since the intent in force (`Status::intent`) was applied.
     unapplied: Delta,
     /// Something may have changed since the last apply: apply (or try) again.
@@ -311,16 +305,28 @@ impl Agent {
                 self.unapplied.merge(delta);
             }
             (Some(engine), State::Changes(changes)) => {
-                let events = changes.into_events(|r| held(engine.snapshot(), r));
-                let delta = engine.apply_all(events);
+                let relisting = engine.relisting();
+                let delta = engine.apply_all(changes.events);
+                if delta.is_empty() && self.in_sync {
+                    // Nothing to apply: an equal object (a status heartbeat), or a relist
+                    // streamed on and not complete yet. A relist that ended without a change
+                    // freed its pages and list buffers: no apply will hand them back.
+                    if relisting && !engine.relisting() {
+                        release_freed_memory();
+                    }
+                    return;
+                }
                 self.unapplied.merge(delta);
             }
-            (None, State::Snapshot(snapshot)) => self.waiting = Some(owned(snapshot)),
+            (None, State::Snapshot(snapshot)) => {
+                self.waiting = Some(owned(snapshot));
+                self.waiting_relists = Default::default();
+            }
             (None, State::Changes(changes)) => {
                 let waiting = self
                     .waiting
                     .get_or_insert_with(|| Snapshot::new(crate::snapshot::Origin::Cluster));
-                changes.apply_to(waiting);
+                changes.apply_to(waiting, &mut self.waiting_relists);
             }
         }
         if let Some(sup) = &mut self.supervisor {
@@ -363,11 +369,10 @@ impl Agent {
                     .waiting
                     .take()
                     .unwrap_or_else(|| Snapshot::new(crate::snapshot::Origin::Cluster));
-                self.engine = Some(Engine::new(
-                    snapshot,
-                    resolved.options,
-                    resolved.diagnostics,
-                ));
+                self.engine = Some(
+                    Engine::new(snapshot, resolved.options, resolved.diagnostics)
+                        .with_relists(std::mem::take(&mut self.waiting_relists)),
+                );
                 // Nothing of it is in force yet: the first apply is a whole one.
                 self.in_sync = false;
             }
@@ -706,7 +711,8 @@ impl Agent {
         log_delta(&delta, &outcome, elapsed, routes, &hash);
         update(&self.status, |s| {
             if let Some(intent) = &mut s.intent {
-                delta.apply_to(intent, &hash);
+                // Not copied: the read-back's share of it is dropped before the next apply.
+                delta.apply_to(Arc::make_mut(intent), &hash);
             }
             record_success(s, &outcome, elapsed);
         });
@@ -758,8 +764,8 @@ impl Agent {
         self.failed_checks = 0;
         update(&self.status, |s| {
             // What changed against the intent in force, while it is still at hand.
-            log_apply(s.intent.as_ref(), &intent, &outcome, elapsed);
-            s.intent = Some(intent);
+            log_apply(s.intent.as_deref(), &intent, &outcome, elapsed);
+            s.intent = Some(Arc::new(intent));
             record_success(s, &outcome, elapsed);
         });
         self.observer
@@ -1165,6 +1171,7 @@ pub async fn run(
         status,
         engine: None,
         waiting: None,
+        waiting_relists: Default::default(),
         unapplied: Delta::default(),
         pending: false,
         in_sync: false,

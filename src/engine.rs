@@ -16,7 +16,7 @@
 //! | Subnet added, changed, deleted | that subnet and the pods whose attachments name it (indexed by subnet) |
 //! | Node, VpcNatGateway | nothing; [`Delta::resolve_again`] when option resolution reads what changed |
 //! | an object equal to the one held (a status heartbeat) | nothing |
-//! | relist of a kind | the objects that differ from those held |
+//! | relist of a kind (whole, or streamed: [`crate::relist`]) | the objects that differ from those held |
 //! | options: mode or `--announce-cluster-ip` | everything (rare) |
 //! | options: next hops (`--node-ips`), families carried | every route's attributes, no rule |
 //! | options: anything else | the header (speaker, bgp, neighbors) |
@@ -59,6 +59,7 @@ use crate::intent::{
 };
 use crate::model::{Family, Kind, Name, ObjectRef};
 use crate::options::{SpeakerMode, SpeakerOptions};
+use crate::relist::Relists;
 use crate::snapshot::{Object, Origin, PodInfo, Snapshot};
 
 /// One change of the cluster state, as a source sees it.
@@ -70,6 +71,17 @@ pub enum Event {
     Delete(ObjectRef),
     /// Every object of a kind, replacing those held: a completed relist, a reloaded directory.
     Relist(Kind, Vec<Object>),
+    /// A relist of a kind streamed in ([`crate::relist`]): it begins; nothing of it is applied
+    /// before its [`Event::RelistEnd`].
+    RelistBegin(Kind),
+    /// An object of the relist in progress of its kind (outside one: an upsert).
+    Listed(Object),
+    /// An object of the relist in progress that the rules cannot read: its held version (if
+    /// any) stays.
+    Kept(ObjectRef),
+    /// The relist of a kind is complete: what it changes is applied now, the objects of the
+    /// kind it did not list are deleted.
+    RelistEnd(Kind),
     /// What the source skipped and why (already escaped), replacing the previous notes.
     InputWarnings(Vec<String>),
 }
@@ -484,6 +496,8 @@ pub struct Engine {
     /// pods a Subnet event touches.
     pods_by_subnet: HashMap<Name, BTreeSet<(Name, Name)>>,
     table: Table,
+    /// Relists streamed in and not complete yet: not in the state held.
+    relists: Relists,
     /// The diagnostics that belong to no object, as counted in the table.
     global: Vec<Diagnostic>,
     hash: String,
@@ -503,6 +517,7 @@ impl Engine {
             header,
             pods_by_subnet: HashMap::new(),
             table: Table::default(),
+            relists: Relists::default(),
             global: Vec::new(),
             hash: String::new(),
         };
@@ -516,6 +531,18 @@ impl Engine {
         let mut delta = Delta::default();
         engine.finalize(&mut delta);
         engine
+    }
+
+    /// The engine carrying on the relists in progress on the state it was built from (the
+    /// sidecar keeps the source's changes in a plain snapshot until options resolve).
+    pub fn with_relists(mut self, relists: Relists) -> Engine {
+        self.relists = relists;
+        self
+    }
+
+    /// True while a relist streamed in is not complete (its objects are not held yet).
+    pub fn relisting(&self) -> bool {
+        self.relists.in_progress()
     }
 
     /// An engine with no objects yet (`origin` says how a Subnet without status counts).
@@ -590,11 +617,19 @@ impl Engine {
     pub fn apply_all(&mut self, events: impl IntoIterator<Item = Event>) -> Delta {
         let mut delta = Delta::default();
         for event in events {
-            match event {
-                Event::Upsert(object) => self.upsert(object, &mut delta),
-                Event::Delete(object) => self.delete(&object, &mut delta),
-                Event::Relist(kind, objects) => self.relist(kind, objects, &mut delta),
-                Event::InputWarnings(notes) => self.snapshot.input_warnings = notes,
+            let ready = self.relists.stage(&self.snapshot, event);
+            for event in ready {
+                match event {
+                    Event::Upsert(object) => self.upsert(object, &mut delta),
+                    Event::Delete(object) => self.delete(&object, &mut delta),
+                    Event::Relist(kind, objects) => self.relist(kind, objects, &mut delta),
+                    Event::InputWarnings(notes) => self.snapshot.input_warnings = notes,
+                    // Staged: a relist in progress hands out only upserts and deletes.
+                    Event::RelistBegin(_)
+                    | Event::Listed(_)
+                    | Event::Kept(_)
+                    | Event::RelistEnd(_) => {}
+                }
             }
         }
         self.finalize(&mut delta);

@@ -21,6 +21,7 @@ pub mod model;
 pub mod observer;
 pub mod options;
 pub mod output;
+pub mod relist;
 pub mod render;
 pub mod report;
 pub mod route_lookup;

@@ -69,7 +69,7 @@ pub struct Status {
     /// the configuration in force is the intent of the current input (ready).
     pub stale: BTreeMap<Stale, String>,
     /// The intent in force on the daemon.
-    pub intent: Option<Intent>,
+    pub intent: Option<std::sync::Arc<Intent>>,
     /// The hash of the last intent that was tried and not applied (shown by `/intent` while it
     /// is not in force).
     pub wanted_hash: Option<String>,
@@ -750,7 +750,7 @@ hash: "sha256:0"
         Status {
             backend: Some(Backend::Frr),
             daemon_reachable: true,
-            intent: Some(intent),
+            intent: Some(std::sync::Arc::new(intent)),
             observation: Some(Observation {
                 at: SystemTime::now(),
                 peers: vec![up, down],

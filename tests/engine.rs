@@ -4,16 +4,21 @@
 //! neighbors, families, next hops, --announce-cluster-ip, password), and after every step the
 //! engine's intent must be byte for byte the one `compile` makes of the same snapshot (YAML, JSON
 //! and hash), its delta must turn the previous intent into the new one, and it must have asked
-//! for option resolution whenever resolution's result changed.
+//! for option resolution whenever resolution's result changed. Relists come whole or streamed
+//! (begun, object by object, unreadable objects kept, other events in between, begun again,
+//! ended; `bgpgen::relist`), against a model that collects the streamed list and replaces the
+//! kind's objects at its end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bgpgen::compile::compile;
 use bgpgen::engine::{Delta, Engine, Event};
 use bgpgen::intent::Intent;
 use bgpgen::model::{Kind, ObjectRef};
 use bgpgen::options::{Env, Resolved, SpeakerArgs, parse_speaker_args, resolve};
+use bgpgen::relist::Relists;
 use bgpgen::snapshot::{Object, Origin, Snapshot};
+use bgpgen::source::Changes;
 use bgpgen::source::wire::AnyObject;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -259,6 +264,14 @@ enum Step {
     Gateway(usize, Option<u8>),
     RelistPods(Vec<(usize, PodSpec)>),
     RelistSubnets(Vec<(usize, SubnetSpec)>),
+    /// A streamed relist of pods (true) or subnets begins.
+    BeginRelist(bool),
+    /// A pod of a streamed relist: listed, or unreadable (kept).
+    ListedPod(usize, Option<PodSpec>),
+    ListedSubnet(usize, Option<SubnetSpec>),
+    EndRelist(bool),
+    /// A whole streamed relist of pods in one step.
+    StreamedPods(Vec<(usize, Option<PodSpec>)>),
     Warnings(u8),
     Options(OptSpec),
     /// Several events applied as one batch.
@@ -338,6 +351,12 @@ fn simple_step() -> impl Strategy<Value = Step> {
         1 => prop::collection::vec((0..SUBNETS, subnet_spec()), 0..4).prop_map(Step::RelistSubnets),
         1 => any::<u8>().prop_map(Step::Warnings),
         2 => opt_spec().prop_map(Step::Options),
+        2 => any::<bool>().prop_map(Step::BeginRelist),
+        4 => (0..PODS, prop::option::weighted(0.8, pod_spec())).prop_map(|(i, p)| Step::ListedPod(i, p)),
+        2 => (0..SUBNETS, prop::option::weighted(0.8, subnet_spec())).prop_map(|(i, s)| Step::ListedSubnet(i, s)),
+        2 => any::<bool>().prop_map(Step::EndRelist),
+        1 => prop::collection::vec((0..PODS, prop::option::weighted(0.8, pod_spec())), 0..8)
+            .prop_map(Step::StreamedPods),
     ]
 }
 
@@ -381,6 +400,26 @@ fn events(step: &Step, out: &mut Vec<Event>, options: &mut Option<OptSpec>) {
                 .map(|k| format!("dir/f{k}.yaml: skipped: a FIFO"))
                 .collect(),
         )),
+        Step::BeginRelist(pods) => out.push(Event::RelistBegin(relisted(*pods))),
+        Step::EndRelist(pods) => out.push(Event::RelistEnd(relisted(*pods))),
+        Step::ListedPod(i, Some(p)) => out.push(Event::Listed(pod(*i, p))),
+        Step::ListedPod(i, None) => out.push(Event::Kept(pod_ref(*i))),
+        Step::ListedSubnet(i, Some(s)) => out.push(Event::Listed(subnet(*i, s))),
+        Step::ListedSubnet(i, None) => out.push(Event::Kept(ObjectRef::new(
+            Kind::Subnet,
+            None,
+            &format!("s{i}"),
+        ))),
+        Step::StreamedPods(pods) => {
+            out.push(Event::RelistBegin(Kind::Pod));
+            for (i, p) in pods {
+                out.push(match p {
+                    Some(p) => Event::Listed(pod(*i, p)),
+                    None => Event::Kept(pod_ref(*i)),
+                });
+            }
+            out.push(Event::RelistEnd(Kind::Pod));
+        }
         Step::Options(o) => *options = Some(o.clone()),
         Step::Batch(steps) => {
             for s in steps {
@@ -390,26 +429,90 @@ fn events(step: &Step, out: &mut Vec<Event>, options: &mut Option<OptSpec>) {
     }
 }
 
-/// The oracle's copy of the cluster: the same events applied to a plain snapshot.
-fn apply_to_model(model: &mut Snapshot, event: &Event) {
+fn relisted(pods: bool) -> Kind {
+    if pods { Kind::Pod } else { Kind::Subnet }
+}
+
+fn pod_ref(i: usize) -> ObjectRef {
+    ObjectRef::new(Kind::Pod, Some(&format!("ns{}", i % 2)), &format!("p{i}"))
+}
+
+/// The oracle's streamed relists in progress: per kind, the objects listed (the last version of
+/// each) and those kept (unreadable), collected until the end.
+#[derive(Debug, Default)]
+struct Model {
+    relists: BTreeMap<Kind, (BTreeMap<ObjectRef, Object>, BTreeSet<ObjectRef>)>,
+}
+
+fn remove(model: &mut Snapshot, r: &ObjectRef) {
+    match r.kind {
+        Kind::Node => drop(model.nodes.remove(&r.name)),
+        Kind::Pod => drop(model.pods.remove(&r.pair())),
+        Kind::Service => drop(model.services.remove(&r.pair())),
+        Kind::Subnet => drop(model.subnets.remove(&r.name)),
+        Kind::IptablesEip => drop(model.eips.remove(&r.name)),
+        Kind::VpcNatGateway => drop(model.gateways.remove(&r.name)),
+    }
+}
+
+fn replace_kind(model: &mut Snapshot, kind: Kind, objects: Vec<Object>) {
+    match kind {
+        Kind::Pod => model.pods.clear(),
+        Kind::Subnet => model.subnets.clear(),
+        _ => unreachable!("the test relists pods and subnets"),
+    }
+    for o in objects {
+        model.upsert(o);
+    }
+}
+
+/// The oracle's copy of the cluster: the same events applied to a plain snapshot, a streamed
+/// relist collected whole and swapped in at its end (time order: an upsert or delete of the
+/// kind during its relist is the later word on that object).
+fn apply_to_model(model: &mut Snapshot, staged: &mut Model, event: &Event) {
     match event {
-        Event::Upsert(o) => model.upsert(o.clone()),
-        Event::Delete(r) => match r.kind {
-            Kind::Node => drop(model.nodes.remove(&r.name)),
-            Kind::Pod => drop(model.pods.remove(&r.pair())),
-            Kind::Service => drop(model.services.remove(&r.pair())),
-            Kind::Subnet => drop(model.subnets.remove(&r.name)),
-            Kind::IptablesEip => drop(model.eips.remove(&r.name)),
-            Kind::VpcNatGateway => drop(model.gateways.remove(&r.name)),
-        },
-        Event::Relist(kind, objects) => {
-            match kind {
-                Kind::Pod => model.pods.clear(),
-                Kind::Subnet => model.subnets.clear(),
-                _ => unreachable!("the test relists pods and subnets"),
+        Event::Upsert(o) => {
+            if let Some((listed, _)) = staged.relists.get_mut(&o.object_ref().kind) {
+                listed.insert(o.object_ref(), o.clone());
             }
-            for o in objects {
-                model.upsert(o.clone());
+            model.upsert(o.clone());
+        }
+        Event::Delete(r) => {
+            if let Some((listed, kept)) = staged.relists.get_mut(&r.kind) {
+                listed.remove(r);
+                kept.remove(r);
+            }
+            remove(model, r);
+        }
+        Event::Relist(kind, objects) => {
+            staged.relists.remove(kind);
+            replace_kind(model, *kind, objects.clone());
+        }
+        Event::RelistBegin(kind) => {
+            staged.relists.insert(*kind, Default::default());
+        }
+        Event::Listed(o) => match staged.relists.get_mut(&o.object_ref().kind) {
+            Some((listed, _)) => drop(listed.insert(o.object_ref(), o.clone())),
+            None => model.upsert(o.clone()),
+        },
+        Event::Kept(r) => {
+            if let Some((_, kept)) = staged.relists.get_mut(&r.kind) {
+                kept.insert(r.clone());
+            }
+        }
+        Event::RelistEnd(kind) => {
+            if let Some((listed, kept)) = staged.relists.remove(kind) {
+                let mut objects: Vec<Object> = Vec::new();
+                for r in kept.iter().filter(|r| !listed.contains_key(r)) {
+                    let held = match kind {
+                        Kind::Pod => model.pods.get(&r.pair()).cloned().map(Object::Pod),
+                        Kind::Subnet => model.subnets.get(&r.name).cloned().map(Object::Subnet),
+                        _ => unreachable!("the test relists pods and subnets"),
+                    };
+                    objects.extend(held);
+                }
+                objects.extend(listed.into_values());
+                replace_kind(model, *kind, objects);
             }
         }
         Event::InputWarnings(w) => model.input_warnings = w.clone(),
@@ -466,16 +569,22 @@ fn run(
     steps: Vec<Step>,
     first: OptSpec,
 ) -> Result<(), TestCaseError> {
-    // A starting cluster, built by Engine::new from a whole snapshot.
+    // A starting cluster, built by Engine::new from the snapshot the sidecar keeps before its
+    // engine exists (relists in progress carried into the engine).
     let mut model = Snapshot::new(origin);
+    let mut staged = Model::default();
     let mut start = Vec::new();
     let mut ignored = None;
     for s in &initial {
         events(s, &mut start, &mut ignored);
     }
     for e in &start {
-        apply_to_model(&mut model, e);
+        apply_to_model(&mut model, &mut staged, e);
     }
+    let mut waiting = Snapshot::new(origin);
+    let mut relists = Relists::default();
+    Changes { events: start }.apply_to(&mut waiting, &mut relists);
+    prop_assert_eq!(&waiting, &model, "the state before the engine");
     let mut current = args(&first);
     let first_resolved = resolved(&current, &model)
         .or_else(|| {
@@ -487,10 +596,11 @@ fn run(
         })
         .expect("node mode resolves");
     let mut engine = Engine::new(
-        model.clone(),
+        waiting,
         first_resolved.options.clone(),
         first_resolved.diagnostics.clone(),
-    );
+    )
+    .with_relists(relists);
     let mut previous = compile(&model, engine.options(), engine.prior());
     prop_assert_eq!(engine.intent(), previous.clone());
 
@@ -499,7 +609,7 @@ fn run(
         let mut new_options = None;
         events(&step, &mut evs, &mut new_options);
         for e in &evs {
-            apply_to_model(&mut model, e);
+            apply_to_model(&mut model, &mut staged, e);
         }
         let mut delta = engine.apply_all(evs);
         if let Some(o) = new_options {
@@ -522,6 +632,7 @@ fn run(
             prop_assert_eq!(&truth.diagnostics[..], engine.prior());
         }
         prop_assert_eq!(engine.snapshot(), &model);
+        prop_assert_eq!(engine.relisting(), !staged.relists.is_empty());
         let oracle = compile(&model, engine.options(), engine.prior());
         let intent = engine.intent();
         prop_assert_eq!(engine.hash(), oracle.hash.as_str());

@@ -12,9 +12,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use bgpgen::engine::Event;
 use bgpgen::events::{PendingEvent, events_for, spawn_recorder};
 use bgpgen::intent::Intent;
 use bgpgen::options::{Env, SpeakerArgs, parse_speaker_args};
+use bgpgen::relist::Relists;
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::SourceEvent;
 use bgpgen::source::kube::{Scope, client as source_client, watch_cluster};
@@ -237,6 +239,10 @@ struct Source {
     log: Vec<(Duration, Seen)>,
     last: Option<Snapshot>,
     server: Diag,
+    /// Relists streamed in and not complete yet, carried from one batch of changes to the next.
+    relists: Relists,
+    /// Batches received with listed objects and no list's end: a relist in progress, streamed.
+    streamed: usize,
 }
 
 impl Source {
@@ -260,6 +266,8 @@ impl Source {
             log: Vec::new(),
             last: None,
             server: api.diag(),
+            relists: Relists::default(),
+            streamed: 0,
         }
     }
 
@@ -284,11 +292,19 @@ impl Source {
         // The source sends what changed; the tests look at the state it describes.
         let event = match event {
             SourceEvent::Changes(changes) => {
+                let listed = changes.events.iter().any(|e| matches!(e, Event::Listed(_)));
+                let ended = changes
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::RelistEnd(_)));
+                if listed && !ended {
+                    self.streamed += 1;
+                }
                 let mut state = self
                     .last
                     .clone()
                     .unwrap_or_else(|| Snapshot::new(bgpgen::snapshot::Origin::Cluster));
-                changes.apply_to(&mut state);
+                changes.apply_to(&mut state, &mut self.relists);
                 SourceEvent::Snapshot(std::sync::Arc::new(state))
             }
             e => e,
@@ -1090,6 +1106,57 @@ async fn gone_and_relist_keep_routes() {
             &[&want],
         )
         .await;
+    })
+    .await;
+}
+
+/// A relist larger than the source's chunks is streamed to the receiver in several batches, and
+/// none of them shows a partial state: a pod deleted and a pod annotated while the watches were
+/// down appear together, once the pods' list is complete. (An object the rules cannot read
+/// during a relist keeps its previous version: `Event::Kept`, in tests/engine.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_relist_is_applied_whole_once_complete() {
+    bounded(async {
+        let api = ApiServer::start();
+        api.set_paginate(true);
+        base_cluster(&api);
+        let mut full = base();
+        // More than one chunk of the source (1,000 events).
+        for i in 0..1200u32 {
+            let ip = format!("10.16.{}.{}", 1 + i / 250, i % 250);
+            api.apply(&pod(
+                &format!("many-{i}"),
+                "node-2",
+                "bgp-subnet",
+                &ip,
+                None,
+            ));
+            full.insert(format!("{ip}/32"));
+        }
+        let mut src = Source::start(&api, Scope::Node);
+        src.expect_routes("initial sync", &full, &[]).await;
+        wait_watching(&api, "every watch open").await;
+
+        let mark = src.mark();
+        api.set_down(true);
+        src.expect_up("API down", false, mark, T, &[&full]).await;
+        api.delete("pods", Some("default"), "many-7");
+        api.modify("pods", Some("default"), "b", |p| {
+            annotate(p, BGP, Some("true"))
+        });
+        api.expire_history();
+        api.set_down(false);
+        let want = with(&without(&full, &["10.16.1.7/32"]), &["10.17.0.6/32"]);
+        // Only the state before or the state after: never one change without the other.
+        src.expect_routes("relisted after the outage", &want, &[&full])
+            .await;
+        assert!(
+            src.streamed >= 1,
+            "the pods' relist (1,200 objects) was not streamed in batches\nhistory:\n{}",
+            src.history()
+        );
+        src.expect_steady("after the relist", Duration::from_millis(500), &[&want])
+            .await;
     })
     .await;
 }

@@ -5,7 +5,7 @@
 //! snapshot stays in force, the outage is reported (`SourceEvent::Up(false)`), and a relist
 //! replaces a kind's objects only once it is complete.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ enum Change {
     /// The watcher (re)started a list of `kind`.
     Init(Kind),
     /// An object of an ongoing list.
-    InitObject(Kind, Object),
+    InitObject(Object),
     /// The list of `kind` is complete.
     InitDone(Kind),
     Apply(Object),
@@ -85,7 +85,7 @@ fn spawn_watch<K>(
                 Ok(Event::Init) => Change::Init(kind),
                 Ok(Event::InitDone) => Change::InitDone(kind),
                 Ok(Event::InitApply(obj)) => match convert(&obj) {
-                    Ok(o) => Change::InitObject(kind, o),
+                    Ok(o) => Change::InitObject(o),
                     Err(e) => Change::Invalid(reference(kind, &obj), e),
                 },
                 Ok(Event::Apply(obj)) => match convert(&obj) {
@@ -213,18 +213,6 @@ pub fn watch_cluster(
     out_rx
 }
 
-pub(crate) fn get(snapshot: &Snapshot, o: &ObjectRef) -> Option<Object> {
-    let key = || o.pair();
-    match o.kind {
-        Kind::Node => snapshot.nodes.get(&o.name).cloned().map(Object::Node),
-        Kind::Pod => snapshot.pods.get(&key()).cloned().map(Object::Pod),
-        Kind::Service => snapshot.services.get(&key()).cloned().map(Object::Service),
-        Kind::Subnet => snapshot.subnets.get(&o.name).cloned().map(Object::Subnet),
-        Kind::IptablesEip => snapshot.eips.get(&o.name).cloned().map(Object::Eip),
-        Kind::VpcNatGateway => snapshot.gateways.get(&o.name).cloned().map(Object::Gateway),
-    }
-}
-
 pub(crate) fn remove(snapshot: &mut Snapshot, o: &ObjectRef) {
     match o.kind {
         Kind::Node => {
@@ -259,10 +247,40 @@ pub(crate) fn clear_kind(snapshot: &mut Snapshot, kind: Kind) {
     }
 }
 
-/// Collects changes: holds back everything until each kind has listed once, turns a completed
-/// (re)list into one [`EngineEvent::Relist`] of its kind (never a partial one), and sends what
-/// changed since the last send, coalesced ([`Throttle`]). It keeps no copy of the cluster state:
-/// the sidecar's engine holds the only one.
+/// How many events of a relist in progress are sent at once, whatever the debounce: the list
+/// is streamed to the engine, which keeps only what it changes ([`crate::relist`]), so the new
+/// list of 100k pods is never held next to the old one.
+const RELIST_CHUNK: usize = 1000;
+
+/// Drops the events of the list of `kind` in progress (from its [`EngineEvent::RelistBegin`] on)
+/// still in `pending`: the watcher starts that list again.
+fn drop_partial_list(pending: &mut Changes, kind: Kind) {
+    let Some(begin) = pending
+        .events
+        .iter()
+        .rposition(|e| matches!(e, EngineEvent::RelistBegin(k) if *k == kind))
+    else {
+        return;
+    };
+    let mut index = 0;
+    pending.events.retain(|e| {
+        let keep = index < begin
+            || match e {
+                EngineEvent::Listed(o) => o.object_ref().kind != kind,
+                EngineEvent::Kept(r) => r.kind != kind,
+                EngineEvent::RelistBegin(k) => *k != kind,
+                _ => true,
+            };
+        index += 1;
+        keep
+    });
+}
+
+/// Collects changes: holds back everything until each kind has listed once, streams a
+/// (re)list as [`EngineEvent::RelistBegin`], its objects and [`EngineEvent::RelistEnd`] (the
+/// engine applies nothing of it before its end, so no partial state reaches a router), and
+/// sends what changed since the last send, coalesced ([`Throttle`]). It keeps no copy of the
+/// cluster state: the sidecar's engine holds the only one.
 async fn state_task(
     client: Client,
     kinds: Vec<Kind>,
@@ -272,8 +290,8 @@ async fn state_task(
 ) {
     let mut pending = Changes::default();
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
-    // Lists in progress: objects collected between Init and InitDone.
-    let mut listing: BTreeMap<Kind, Vec<Object>> = BTreeMap::new();
+    // Kinds whose list is in progress (between Init and InitDone).
+    let mut listing: BTreeSet<Kind> = BTreeSet::new();
     // Kinds whose watch failed. A watch that resumes without news emits nothing, so recovery is
     // also detected by probing the API server while anything is failing.
     let mut failing: BTreeSet<Kind> = BTreeSet::new();
@@ -289,13 +307,18 @@ async fn state_task(
                 let was_failing = !failing.is_empty();
                 match change {
                     Change::Init(kind) => {
-                        listing.insert(kind, Vec::new());
+                        if !listing.insert(kind) {
+                            // Listed again after an error mid-list: what of the broken list
+                            // is not sent yet is not sent at all.
+                            drop_partial_list(&mut pending, kind);
+                        }
+                        pending.events.push(EngineEvent::RelistBegin(kind));
                     }
-                    Change::InitObject(kind, object) => listing.entry(kind).or_default().push(object),
+                    Change::InitObject(object) => pending.events.push(EngineEvent::Listed(object)),
                     Change::InitDone(kind) => {
-                        // The relist is complete: only now replace this kind's objects.
-                        let objects = listing.remove(&kind).unwrap_or_default();
-                        pending.events.push(EngineEvent::Relist(kind, objects));
+                        // The relist is complete: only now are this kind's objects replaced.
+                        listing.remove(&kind);
+                        pending.events.push(EngineEvent::RelistEnd(kind));
                         synced.insert(kind);
                         failing.remove(&kind);
                         tracing::debug!(kind = %kind, "list complete");
@@ -310,10 +333,10 @@ async fn state_task(
                     }
                     Change::Invalid(reference, error) => {
                         tracing::warn!(object = %reference, %error, "object ignored; its previous version (if any) stays in force");
-                        // During a relist, the previous version is carried over, or the swap
-                        // would drop it.
-                        if listing.contains_key(&reference.kind) {
-                            pending.keep.push(reference);
+                        // During a relist, the previous version is carried over, or the end of
+                        // the relist would delete it.
+                        if listing.contains(&reference.kind) {
+                            pending.events.push(EngineEvent::Kept(reference));
                         }
                     }
                     Change::Error(kind, message) => {
@@ -331,7 +354,14 @@ async fn state_task(
                 {
                     return;
                 }
-                if !pending.is_empty() && synced.len() == kinds.len() {
+                let ready = synced.len() == kinds.len();
+                if ready && !listing.is_empty() && pending.events.len() >= RELIST_CHUNK {
+                    // A relist streamed on: the engine holds back all of it until its end.
+                    let changes = std::mem::take(&mut pending);
+                    if out.send(SourceEvent::Changes(changes)).await.is_err() {
+                        return;
+                    }
+                } else if !pending.is_empty() && ready {
                     throttle.changed(tokio::time::Instant::now());
                 }
             }
@@ -347,7 +377,7 @@ async fn state_task(
             _ = tokio::time::sleep_until(throttle.due().unwrap_or_else(tokio::time::Instant::now)), if throttle.due().is_some() && ready => {
                 throttle.sent(tokio::time::Instant::now());
                 let changes = std::mem::take(&mut pending);
-                if out.send(SourceEvent::Changes(changes)).await.is_err() {
+                if !changes.is_empty() && out.send(SourceEvent::Changes(changes)).await.is_err() {
                     return;
                 }
             }

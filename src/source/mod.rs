@@ -16,7 +16,7 @@ pub mod wire;
 pub mod yaml;
 
 use crate::engine::Event;
-use crate::model::ObjectRef;
+use crate::relist::Relists;
 use crate::snapshot::Snapshot;
 
 /// What a live source reports.
@@ -34,13 +34,11 @@ pub enum SourceEvent {
     Up(bool),
 }
 
-/// Object changes, in the order they happened.
+/// Object changes, in the order they happened. A relist may span several of them (it is
+/// streamed: [`crate::relist`]); nothing of it applies before its end.
 #[derive(Debug, Default)]
 pub struct Changes {
     pub events: Vec<Event>,
-    /// Objects a relist of theirs found unreadable: their previous version (if any) stays, so
-    /// a [`Event::Relist`] of their kind must keep them rather than delete them.
-    pub keep: Vec<ObjectRef>,
 }
 
 impl Changes {
@@ -48,44 +46,30 @@ impl Changes {
         self.events.is_empty()
     }
 
-    /// The events, each relist completed with the held version of the objects it keeps
-    /// (`held` looks them up where the state is kept).
-    pub fn into_events(
-        self,
-        held: impl Fn(&ObjectRef) -> Option<crate::snapshot::Object>,
-    ) -> Vec<Event> {
-        let Changes { mut events, keep } = self;
-        if keep.is_empty() {
-            return events;
-        }
-        for event in &mut events {
-            if let Event::Relist(kind, objects) = event {
-                for reference in keep.iter().filter(|r| r.kind == *kind) {
-                    let listed = objects.iter().any(|o| &o.object_ref() == reference);
-                    if !listed && let Some(previous) = held(reference) {
-                        objects.push(previous);
+    /// Applies the changes to `snapshot` (what the engine does with them, without compiling),
+    /// `relists` carrying the relists in progress from one batch to the next: for the sidecar
+    /// before its engine exists, and for tests and tools that look at the state a source
+    /// describes.
+    pub fn apply_to(self, snapshot: &mut Snapshot, relists: &mut Relists) {
+        for event in self.events {
+            let ready = relists.stage(snapshot, event);
+            for event in ready {
+                match event {
+                    Event::Upsert(object) => snapshot.upsert(object),
+                    Event::Delete(reference) => kube::remove(snapshot, &reference),
+                    Event::Relist(kind, objects) => {
+                        kube::clear_kind(snapshot, kind);
+                        for object in objects {
+                            snapshot.upsert(object);
+                        }
                     }
+                    Event::InputWarnings(notes) => snapshot.input_warnings = notes,
+                    // Staged: a relist in progress hands out only upserts and deletes.
+                    Event::RelistBegin(_)
+                    | Event::Listed(_)
+                    | Event::Kept(_)
+                    | Event::RelistEnd(_) => {}
                 }
-            }
-        }
-        events
-    }
-
-    /// Applies the changes to `snapshot` (what the engine does with them, without compiling):
-    /// for tests and tools that look at the state a source describes.
-    pub fn apply_to(self, snapshot: &mut Snapshot) {
-        let events = self.into_events(|r| kube::get(snapshot, r));
-        for event in events {
-            match event {
-                Event::Upsert(object) => snapshot.upsert(object),
-                Event::Delete(reference) => kube::remove(snapshot, &reference),
-                Event::Relist(kind, objects) => {
-                    kube::clear_kind(snapshot, kind);
-                    for object in objects {
-                        snapshot.upsert(object);
-                    }
-                }
-                Event::InputWarnings(notes) => snapshot.input_warnings = notes,
             }
         }
     }

@@ -309,6 +309,10 @@ fn run_memory(args: MemoryArgs) -> Result<(), String> {
     let engine = bgpgen::engine::Engine::new(snapshot, resolved.options, resolved.diagnostics);
     println!("{} routes", engine.route_count());
     print("snapshot + engine", before, pods);
+    // What the sidecar holds besides: the intent in force (`/intent`), materialized.
+    let intent = engine.intent();
+    print("snapshot + engine + intent in force", before, pods);
+    drop(intent);
     drop(engine);
     Ok(())
 }
