@@ -120,6 +120,39 @@ fn prev_path(path: &Path) -> PathBuf {
 
 /// Writes `contents` to `path` atomically. Readers see the old or the new file, never half.
 pub fn write_atomic(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
+    write_file(path, contents, secret, true)
+}
+
+/// [`write_atomic`] without a `.prev` copy, for files whose previous version the caller keeps
+/// itself (BIRD's route files: a rollback puts back what it read).
+pub fn write_atomic_no_prev(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
+    write_file(path, contents, secret, false)
+}
+
+/// Makes `dir` a directory of bgpgen's own: created (0750) when absent, refused when a symlink
+/// or anything else stands in its place (files are never written through a link).
+pub fn own_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(refused(dir, "is a symbolic link")),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(refused(dir, "is not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a file bgpgen wrote (or a link planted in its place: unlinking never follows it);
+/// absent is fine, a directory is refused.
+pub fn remove_own(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Err(refused(path, "is a directory")),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_file(path: &Path, contents: &str, secret: bool, prev: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -129,7 +162,7 @@ pub fn write_atomic(path: &Path, contents: &str, secret: bool) -> std::io::Resul
     let mut tmp = new_file(dir, mode)?;
     tmp.write_all(contents.as_bytes())?;
     tmp.as_file().sync_all()?;
-    if existed {
+    if existed && prev {
         keep_previous(path, dir, mode)?;
     }
     tmp.persist(path).map_err(|e| e.error)?;

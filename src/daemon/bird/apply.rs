@@ -1,12 +1,25 @@
-//! The BIRD 2 driver: `birdc configure` re-reads the file BIRD was started with; a changed set of
-//! static routes is announced and withdrawn without resetting the BGP sessions.
+//! The BIRD 2 driver: `birdc configure` re-reads the file BIRD was started with and the route
+//! files it includes; a changed set of static routes is announced and withdrawn without
+//! resetting the BGP sessions.
+//!
+//! A route-only change of the engine ([`crate::daemon::Driver::apply_routes`]) rewrites only the
+//! route files it touches ([`super::routes`]: one file of at most 256 lines, or a split or merge
+//! of one), then `birdc configure`. It is not run through `bird -p` first: the lines are typed
+//! (a prefix, a sanitized comment) and the rest of the configuration is the one BIRD runs, and
+//! `configure` parses everything anyway and keeps the running configuration when it refuses
+//! (the files are then put back as they were). Whole applies are checked with `bird -p`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::daemon::bird::routes::{self, Change, Layout};
 use crate::daemon::driver::{
-    ApplyError, ApplyOutcome, CHECK_TIMEOUT, COMMAND_TIMEOUT, DaemonOptions, restore_previous,
-    run_command_timeout, unchanged_on_disk, validate_and_write,
+    ApplyError, ApplyOutcome, CHECK_TIMEOUT, COMMAND_TIMEOUT, DaemonOptions, config_dir,
+    is_generated, restore_previous, run_command_timeout, stale_generated, unchanged_on_disk,
+    validate_and_write,
 };
+use crate::intent::Intent;
+use crate::output::{read_own, remove_own, write_atomic_no_prev};
 use crate::render::Rendered;
 
 const MAIN: &str = "bird.conf";
@@ -16,6 +29,23 @@ pub struct BirdDriver {
     birdc: String,
     /// The BGP protocol of each neighbor, from the last read-back (for `reload out`).
     protocols: std::collections::BTreeMap<std::net::IpAddr, String>,
+    /// Where the route files BIRD runs put each route, when bgpgen wrote them (the base of a
+    /// route delta); `None` after a start or a failure: the next change is a whole apply.
+    layout: Option<Layout>,
+}
+
+/// The route files as they were before a change, to put back when BIRD refuses it.
+type Saved = Vec<(PathBuf, Option<String>)>;
+
+fn put_back(saved: &Saved) -> Result<(), ApplyError> {
+    for (path, before) in saved {
+        match before {
+            Some(text) => write_atomic_no_prev(path, text, false),
+            None => remove_own(path),
+        }
+        .map_err(|e| ApplyError::io(path, e))?;
+    }
+    Ok(())
 }
 
 impl BirdDriver {
@@ -24,7 +54,98 @@ impl BirdDriver {
             options,
             birdc: std::env::var("BGPGEN_BIRDC").unwrap_or_else(|_| "birdc".to_string()),
             protocols: std::collections::BTreeMap::new(),
+            layout: None,
         }
+    }
+
+    /// The route files a whole apply of `rendered` changes or removes, as they are now.
+    fn save_route_files(&self, rendered: &Rendered) -> Result<Saved, ApplyError> {
+        let base = config_dir(&self.options);
+        let mut saved = Vec::new();
+        for f in rendered.files.iter().filter(|f| is_generated(rendered, f)) {
+            let path = base.join(&f.name);
+            let now = read_own(&path).map_err(|e| ApplyError::io(&path, e))?;
+            if now.as_deref() != Some(f.contents.as_str()) {
+                saved.push((path, now));
+            }
+        }
+        for (_, path) in stale_generated(base, rendered).map_err(|e| ApplyError::io(base, e))? {
+            if let Ok(Some(text)) = read_own(&path) {
+                saved.push((path, Some(text)));
+            }
+        }
+        Ok(saved)
+    }
+
+    /// The route files of `changes` written (`after`) or put back (`before`).
+    fn write_changes(&self, changes: &[Change]) -> Result<(), ApplyError> {
+        let base = config_dir(&self.options);
+        let dir = base.join(routes::DIR);
+        crate::output::own_dir(&dir).map_err(|e| ApplyError::io(&dir, e))?;
+        for c in changes {
+            let path = base.join(&c.name);
+            match &c.after {
+                Some(text) => write_atomic_no_prev(&path, text, false),
+                None => remove_own(&path),
+            }
+            .map_err(|e| ApplyError::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// A route delta of the engine: the route files it touches rewritten, then `birdc
+    /// configure`. `None` when only a whole apply can do it (no layout known, bird.conf would
+    /// change, the files on disk are not what bgpgen wrote).
+    pub async fn apply_delta(
+        &mut self,
+        delta: &crate::engine::Delta,
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        let mut layout = self.layout.take()?;
+        let base = config_dir(&self.options).to_path_buf();
+        let mut read = |name: &str| read_own(&base.join(name));
+        let changes = match layout.update(delta, &mut read) {
+            Ok(Some(changes)) => changes,
+            Ok(None) => return None,
+            Err(routes::Inconsistent(why)) => {
+                tracing::warn!(%why, "the route files are not what bgpgen wrote; applying the whole intent");
+                return None;
+            }
+        };
+        if changes.is_empty() {
+            self.layout = Some(layout);
+            return Some(Ok(ApplyOutcome::Unchanged));
+        }
+        let saved: Saved = changes
+            .iter()
+            .map(|c| (base.join(&c.name), c.before.clone()))
+            .collect();
+        if let Err(e) = self.write_changes(&changes) {
+            let _ = put_back(&saved);
+            return Some(Err(e));
+        }
+        let paths = delta.paths();
+        let how = format!(
+            "birdc configure: +{} -{} routes in {} route file(s)",
+            paths.announce.len(),
+            paths.withdraw.len(),
+            changes.len()
+        );
+        Some(match self.birdc(&["configure"]).await {
+            Ok(_) => {
+                self.layout = Some(layout);
+                Ok(ApplyOutcome::Applied(how))
+            }
+            Err(ApplyError::RolledBack { message, .. }) => {
+                let rollback = match put_back(&saved) {
+                    Ok(()) => self.birdc(&["configure"]).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                Err(rolled_back(message, rollback))
+            }
+            // Not reached: the files are ahead of the daemon, which the next whole apply
+            // (it has no layout now) brings it to.
+            Err(e) => Err(e),
+        })
     }
 
     async fn birdc(&self, args: &[&str]) -> Result<String, ApplyError> {
@@ -63,35 +184,53 @@ impl BirdDriver {
             .is_ok()
     }
 
-    pub async fn apply(&mut self, rendered: &Rendered) -> Result<ApplyOutcome, ApplyError> {
+    pub async fn apply(
+        &mut self,
+        intent: &Intent,
+        rendered: &Rendered,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        self.layout = None;
         if unchanged_on_disk(&self.options, MAIN, rendered) {
             // Make sure the daemon is there, so a dead BIRD is reported rather than hidden.
             self.birdc(&["show", "status"]).await?;
+            self.layout = Some(routes::layout(intent));
             return Ok(ApplyOutcome::Unchanged);
         }
+        let saved = self.save_route_files(rendered)?;
         validate_and_write(&self.options, MAIN, rendered)?;
         match self.birdc(&["configure"]).await {
-            Ok(_) => Ok(ApplyOutcome::Applied("birdc configure".into())),
+            Ok(_) => {
+                self.layout = Some(routes::layout(intent));
+                Ok(ApplyOutcome::Applied("birdc configure".into()))
+            }
             Err(ApplyError::RolledBack { message, .. }) => {
                 let path = &self.options.config_file;
-                let rollback = match restore_previous(path) {
+                let rollback = match restore_previous(path)
+                    .map_err(|e| ApplyError::io(path, e))
+                    .and_then(|()| put_back(&saved))
+                {
                     Ok(()) => self.birdc(&["configure"]).await.map(|_| ()),
-                    Err(e) => Err(ApplyError::io(path, e)),
+                    Err(e) => Err(e),
                 };
-                match rollback {
-                    Ok(()) => Err(ApplyError::RolledBack {
-                        daemon: "bird",
-                        message,
-                    }),
-                    Err(e) => Err(ApplyError::RollbackFailed {
-                        daemon: "bird",
-                        message,
-                        rollback: e.to_string(),
-                    }),
-                }
+                Err(rolled_back(message, rollback))
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// BIRD refused a configuration (`message`); the previous one was put back (`rollback`).
+fn rolled_back(message: String, rollback: Result<(), ApplyError>) -> ApplyError {
+    match rollback {
+        Ok(()) => ApplyError::RolledBack {
+            daemon: "bird",
+            message,
+        },
+        Err(e) => ApplyError::RollbackFailed {
+            daemon: "bird",
+            message,
+            rollback: e.to_string(),
+        },
     }
 }
 
@@ -99,14 +238,30 @@ impl BirdDriver {
 impl crate::daemon::Driver for BirdDriver {
     async fn apply(
         &mut self,
-        _intent: &crate::intent::Intent,
+        intent: &crate::intent::Intent,
         rendered: &Rendered,
     ) -> Result<ApplyOutcome, ApplyError> {
-        BirdDriver::apply(self, rendered).await
+        BirdDriver::apply(self, intent, rendered).await
+    }
+
+    async fn apply_routes(
+        &mut self,
+        _local_as: crate::model::Asn,
+        delta: &crate::engine::Delta,
+    ) -> Option<Result<ApplyOutcome, ApplyError>> {
+        self.apply_delta(delta).await
+    }
+
+    fn deltas_write_files(&self) -> bool {
+        true
     }
 
     async fn check(&mut self) -> bool {
         self.reachable().await
+    }
+
+    fn restarted(&mut self) {
+        self.layout = None;
     }
 
     async fn observe(
