@@ -13,7 +13,8 @@
 //! - a node is split into its two children exactly when more than [`LEAF_MAX`] routes fall under
 //!   it (and it is less than [`MAX_DEPTH`] bits deep); every non-empty leaf is one file, named by
 //!   its bits (`v4.conf` for the root, `v4-0110.conf` four levels down), holding its lines sorted
-//!   by prefix.
+//!   by prefix; an unsplit root is written even when empty (BIRD refuses an `include` pattern in
+//!   a directory that does not exist, and Git keeps no empty directory).
 //!
 //! So a cluster of up to 256 routes per family has one file per family (easy to review), 100k
 //! routes spread over a few hundred files of 128-256 lines, and a change rewrites at most
@@ -246,6 +247,13 @@ impl Layout {
         }
     }
 
+    /// A family's root file is written even when empty while it is not split, so that the
+    /// directory and each glob always match a file (BIRD refuses `include` of a pattern in a
+    /// directory that does not exist, and Git keeps no empty directory).
+    fn always_written(&self, node: Node) -> bool {
+        node.depth == 0 && !self.internal.contains(&node)
+    }
+
     /// The number of announced routes of a family.
     pub fn routes(&self, family: Family) -> usize {
         self.count(Node::root(family))
@@ -258,6 +266,11 @@ impl Layout {
         mut out: Option<&mut Vec<(String, String)>>,
     ) {
         if items.is_empty() {
+            if node.depth == 0
+                && let Some(out) = out
+            {
+                out.push((node.file_name(), String::new()));
+            }
             return;
         }
         self.counts.insert(node, items.len());
@@ -358,7 +371,8 @@ impl Layout {
         let mut changes: Vec<Change> = leaves
             .into_iter()
             .filter_map(|(node, leaf)| {
-                let after = (!leaf.lines.is_empty()).then(|| leaf.lines.into_values().collect());
+                let kept = !leaf.lines.is_empty() || self.always_written(node);
+                let after = kept.then(|| leaf.lines.into_values().collect());
                 (after != leaf.before).then(|| Change {
                     name: node.file_name(),
                     before: leaf.before,
@@ -560,10 +574,10 @@ mod tests {
     /// gives.
     #[test]
     fn incremental_updates_equal_the_whole_render() {
-        for seed in [0x9e37_79b9_7f4a_7c15u64, 7_777_777] {
+        for (seed, start) in [(0x9e37_79b9_7f4a_7c15u64, 300), (7_777_777, 0)] {
             let mut rng = Rng(seed);
             let mut state: State = BTreeMap::new();
-            for id in 0..300 {
+            for id in 0..start {
                 state.insert(id * 7, (0, false));
             }
             let mut disk = sorted(files_of(&routes_of(&state)));
