@@ -588,8 +588,8 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
     };
     // Route files a previous render wrote that this one does not (BIRD includes them by a
     // glob): stale, removed by `--out`.
-    let leftovers = daemon::driver::stale_generated(dir, &real)
-        .map_err(|e| Failure::invalid(e.to_string()))?;
+    let leftovers =
+        daemon::driver::stale_generated(dir, &real).map_err(|e| Failure::invalid(e.to_string()))?;
     if args.check {
         let mut stale = String::new();
         for (name, path) in &leftovers {

@@ -587,6 +587,13 @@ fn scenario(backend: Backend) {
             "route-only changes (steps 2-4) reset the sessions\nbefore: {before:?}\nafter:  {after:?}"
         ));
     }
+    if backend == Backend::Bird {
+        // Route-only changes reach BIRD as rewritten route files, not a whole bird.conf.
+        let log = fs::read_to_string(t.lab.dir().join("bgpgen.log")).unwrap_or_default();
+        if !log.contains("route file(s)") {
+            t.fail("bgpgen's log shows no route-file delta (`birdc configure: +N -M routes in K route file(s)`) for steps 2-4".to_string());
+        }
+    }
     t.step("4. pod a deleted, withdrawn; sessions untouched by steps 2-4");
 
     // 5. A pod back, then a session option changed in the watched options file: applied (the

@@ -77,22 +77,6 @@ impl BirdDriver {
         Ok(saved)
     }
 
-    /// The route files of `changes` written (`after`) or put back (`before`).
-    fn write_changes(&self, changes: &[Change]) -> Result<(), ApplyError> {
-        let base = config_dir(&self.options);
-        let dir = base.join(routes::DIR);
-        crate::output::own_dir(&dir).map_err(|e| ApplyError::io(&dir, e))?;
-        for c in changes {
-            let path = base.join(&c.name);
-            match &c.after {
-                Some(text) => write_atomic_no_prev(&path, text, false),
-                None => remove_own(&path),
-            }
-            .map_err(|e| ApplyError::io(&path, e))?;
-        }
-        Ok(())
-    }
-
     /// A route delta of the engine: the route files it touches rewritten, then `birdc
     /// configure`. `None` when only a whole apply can do it (no layout known, bird.conf would
     /// change, the files on disk are not what bgpgen wrote).
@@ -102,14 +86,9 @@ impl BirdDriver {
     ) -> Option<Result<ApplyOutcome, ApplyError>> {
         let mut layout = self.layout.take()?;
         let base = config_dir(&self.options).to_path_buf();
-        let mut read = |name: &str| read_own(&base.join(name));
-        let changes = match layout.update(delta, &mut read) {
-            Ok(Some(changes)) => changes,
-            Ok(None) => return None,
-            Err(routes::Inconsistent(why)) => {
-                tracing::warn!(%why, "the route files are not what bgpgen wrote; applying the whole intent");
-                return None;
-            }
+        let changes = match write_route_delta(&base, &mut layout, delta)? {
+            Ok(changes) => changes,
+            Err(e) => return Some(Err(e)),
         };
         if changes.is_empty() {
             self.layout = Some(layout);
@@ -119,10 +98,6 @@ impl BirdDriver {
             .iter()
             .map(|c| (base.join(&c.name), c.before.clone()))
             .collect();
-        if let Err(e) = self.write_changes(&changes) {
-            let _ = put_back(&saved);
-            return Some(Err(e));
-        }
         let paths = delta.paths();
         let how = format!(
             "birdc configure: +{} -{} routes in {} route file(s)",
@@ -142,8 +117,8 @@ impl BirdDriver {
                 };
                 Err(rolled_back(message, rollback))
             }
-            // Not reached: the files are ahead of the daemon, which the next whole apply
-            // (it has no layout now) brings it to.
+            // The daemon did not answer: the files are ahead of it; the next whole apply
+            // (there is no layout now) brings it along.
             Err(e) => Err(e),
         })
     }
@@ -217,6 +192,50 @@ impl BirdDriver {
             Err(e) => Err(e),
         }
     }
+}
+
+/// bgpgen's share of a route delta for BIRD: `layout` (of the route files under `base`)
+/// brought along `delta`, and the files it touches written (put back as they were if a write
+/// fails). Returns the files changed; `None` when only a whole apply can do it (bird.conf would
+/// change, or the files on disk are not what the layout says: then drop `layout`). Public for
+/// the bench tools, which measure exactly this step.
+pub fn write_route_delta(
+    base: &std::path::Path,
+    layout: &mut Layout,
+    delta: &crate::engine::Delta,
+) -> Option<Result<Vec<Change>, ApplyError>> {
+    let mut read = |name: &str| read_own(&base.join(name));
+    let changes = match layout.update(delta, &mut read) {
+        Ok(Some(changes)) => changes,
+        Ok(None) => return None,
+        Err(routes::Inconsistent(why)) => {
+            tracing::warn!(%why, "the route files are not what bgpgen wrote; applying the whole intent");
+            return None;
+        }
+    };
+    if changes.is_empty() {
+        return Some(Ok(changes));
+    }
+    let dir = base.join(routes::DIR);
+    if let Err(e) = crate::output::own_dir(&dir) {
+        return Some(Err(ApplyError::io(&dir, e)));
+    }
+    for (i, c) in changes.iter().enumerate() {
+        let path = base.join(&c.name);
+        let written = match &c.after {
+            Some(text) => write_atomic_no_prev(&path, text, false),
+            None => remove_own(&path),
+        };
+        if let Err(e) = written {
+            let saved: Saved = changes[..i]
+                .iter()
+                .map(|c| (base.join(&c.name), c.before.clone()))
+                .collect();
+            let _ = put_back(&saved);
+            return Some(Err(ApplyError::io(&path, e)));
+        }
+    }
+    Some(Ok(changes))
 }
 
 /// BIRD refused a configuration (`message`); the previous one was put back (`rollback`).

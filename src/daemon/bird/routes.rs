@@ -315,13 +315,25 @@ impl Layout {
         // Per prefix: whether it is in the files now, and its line after (`None`: not).
         let mut ops: BTreeMap<(Family, IpNet), (bool, Option<String>, Option<NextHop>)> =
             BTreeMap::new();
-        for r in delta.removed.iter().chain(delta.changed.iter().map(|c| &c.before)) {
+        for r in delta
+            .removed
+            .iter()
+            .chain(delta.changed.iter().map(|c| &c.before))
+        {
             if !r.unreachable {
-                ops.entry((r.family, r.prefix)).or_insert((false, None, None)).0 = true;
+                ops.entry((r.family, r.prefix))
+                    .or_insert((false, None, None))
+                    .0 = true;
             }
         }
-        for r in delta.added.iter().chain(delta.changed.iter().map(|c| &c.after)) {
-            let op = ops.entry((r.family, r.prefix)).or_insert((false, None, None));
+        for r in delta
+            .added
+            .iter()
+            .chain(delta.changed.iter().map(|c| &c.after))
+        {
+            let op = ops
+                .entry((r.family, r.prefix))
+                .or_insert((false, None, None));
             (op.1, op.2) = if r.unreachable {
                 (None, None)
             } else {
@@ -426,7 +438,12 @@ impl Layout {
     ) -> Result<(), Inconsistent> {
         let path = self.path(family, h);
         let last = *path.last().unwrap_or(&Node::root(family));
-        if self.leaf(last, leaves, read)?.lines.remove(&prefix).is_none() {
+        if self
+            .leaf(last, leaves, read)?
+            .lines
+            .remove(&prefix)
+            .is_none()
+        {
             return Err(Inconsistent(format!(
                 "{prefix} is not in {}",
                 last.file_name()
@@ -618,9 +635,7 @@ mod tests {
                         }
                         (Some((tag, un)), _) if !grow || rng.next(4) == 0 => {
                             state.remove(&id);
-                            delta
-                                .removed
-                                .push(route(id, tag, un, NextHop::SelfAddress));
+                            delta.removed.push(route(id, tag, un, NextHop::SelfAddress));
                         }
                         (Some(_), _) => {}
                     }
@@ -716,7 +731,10 @@ mod tests {
             hash(&"10.16.0.5/32".parse().unwrap()),
             hash(&"10.16.0.5/32".parse().unwrap())
         );
-        assert_eq!(hash(&"10.16.0.5/32".parse().unwrap()), 0x2c87_ece8_9341_3de8);
+        assert_eq!(
+            hash(&"10.16.0.5/32".parse().unwrap()),
+            0x2c87_ece8_9341_3de8
+        );
     }
 
     #[test]
