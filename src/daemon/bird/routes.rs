@@ -208,6 +208,15 @@ pub struct Inconsistent(pub String);
 /// (the next hop its export filters carry), so it is no route-only change.
 pub type Update = Result<Option<Vec<Change>>, Inconsistent>;
 
+/// What a delta does to one prefix: whether its line is in the files now, and its line and
+/// next hop after (`None`: not announced).
+#[derive(Default)]
+struct Op {
+    present: bool,
+    line: Option<String>,
+    hop: Option<NextHop>,
+}
+
 /// One file being changed: its lines by prefix, and what was on disk.
 struct Leaf {
     lines: BTreeMap<IpNet, String>,
@@ -312,18 +321,14 @@ impl Layout {
         if !self.uniform {
             return Ok(None);
         }
-        // Per prefix: whether it is in the files now, and its line after (`None`: not).
-        let mut ops: BTreeMap<(Family, IpNet), (bool, Option<String>, Option<NextHop>)> =
-            BTreeMap::new();
+        let mut ops: BTreeMap<(Family, IpNet), Op> = BTreeMap::new();
         for r in delta
             .removed
             .iter()
             .chain(delta.changed.iter().map(|c| &c.before))
         {
             if !r.unreachable {
-                ops.entry((r.family, r.prefix))
-                    .or_insert((false, None, None))
-                    .0 = true;
+                ops.entry((r.family, r.prefix)).or_default().present = true;
             }
         }
         for r in delta
@@ -331,10 +336,8 @@ impl Layout {
             .iter()
             .chain(delta.changed.iter().map(|c| &c.after))
         {
-            let op = ops
-                .entry((r.family, r.prefix))
-                .or_insert((false, None, None));
-            (op.1, op.2) = if r.unreachable {
+            let op = ops.entry((r.family, r.prefix)).or_default();
+            (op.line, op.hop) = if r.unreachable {
                 (None, None)
             } else {
                 (Some(line(r)), Some(r.next_hop))
@@ -344,8 +347,8 @@ impl Layout {
         // says `next hop self` when the family has no route: a delta that changes that is not
         // a route-only change.
         let before: [Option<NextHop>; 2] = FAMILIES.map(|f| self.hops[family_index(f)]);
-        for ((family, _), (_, after, hop)) in &ops {
-            if after.is_some() {
+        for ((family, _), Op { line, hop, .. }) in &ops {
+            if line.is_some() {
                 let empty = self.routes(*family) == 0;
                 let slot = &mut self.hops[family_index(*family)];
                 match (*slot, hop) {
@@ -356,12 +359,12 @@ impl Layout {
             }
         }
         let mut leaves: HashMap<Node, Leaf> = HashMap::new();
-        for ((family, prefix), (present, after, _)) in ops {
+        for ((family, prefix), op) in ops {
             let h = hash(&prefix);
-            if present {
+            if op.present {
                 self.remove(family, prefix, h, &mut leaves, read)?;
             }
-            if let Some(l) = after {
+            if let Some(l) = op.line {
                 self.add(family, prefix, h, l, &mut leaves, read)?;
             }
         }
@@ -403,29 +406,29 @@ impl Layout {
         leaves: &'a mut HashMap<Node, Leaf>,
         read: &mut dyn FnMut(&str) -> std::io::Result<Option<String>>,
     ) -> Result<&'a mut Leaf, Inconsistent> {
-        if !leaves.contains_key(&node) {
-            let name = node.file_name();
-            let before = read(&name).map_err(|e| Inconsistent(format!("{name}: {e}")))?;
-            let lines = match &before {
-                Some(text) => parse_leaf(&name, text)?,
-                None => BTreeMap::new(),
-            };
-            let expected = if self.internal.contains(&node) {
-                0
-            } else {
-                self.count(node)
-            };
-            if lines.len() != expected {
-                return Err(Inconsistent(format!(
-                    "{name} holds {} routes, {expected} expected",
-                    lines.len()
-                )));
+        match leaves.entry(node) {
+            std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let name = node.file_name();
+                let before = read(&name).map_err(|e| Inconsistent(format!("{name}: {e}")))?;
+                let lines = match &before {
+                    Some(text) => parse_leaf(&name, text)?,
+                    None => BTreeMap::new(),
+                };
+                let expected = if self.internal.contains(&node) {
+                    0
+                } else {
+                    self.count(node)
+                };
+                if lines.len() != expected {
+                    return Err(Inconsistent(format!(
+                        "{name} holds {} routes, {expected} expected",
+                        lines.len()
+                    )));
+                }
+                Ok(v.insert(Leaf { lines, before }))
             }
-            leaves.insert(node, Leaf { lines, before });
         }
-        leaves
-            .get_mut(&node)
-            .ok_or_else(|| Inconsistent("leaf vanished".into()))
     }
 
     fn remove(
