@@ -367,3 +367,106 @@ impl crate::daemon::Driver for BirdDriver {
 
 /// The static protocols `templates/bird.conf.j2` announces the routes from.
 const STATIC_PROTOCOLS: [&str; 2] = ["bgpgen_v4", "bgpgen_v6"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::bird::routes::tests::route;
+    use crate::engine::Delta;
+    use crate::intent::NextHop;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn driver(dir: &std::path::Path, birdc: &str) -> BirdDriver {
+        let script = dir.join("birdc");
+        std::fs::write(&script, format!("#!/bin/sh\n{birdc}\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut d = BirdDriver::new(DaemonOptions {
+            config_file: dir.join("etc/bird.conf"),
+            gobgp_api: String::new(),
+            gobgpd_pid_file: None,
+            bird_socket: dir.join("bird.ctl"),
+            frr_vty_socket: dir.join("vty"),
+        });
+        d.birdc = script.display().to_string();
+        d
+    }
+
+    fn on_disk(dir: &std::path::Path) -> Vec<(String, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("etc/bird-routes"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    format!("bird-routes/{}", e.file_name().to_string_lossy()),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A driver whose route files on disk hold `routes`, as a whole apply left them.
+    fn applied(dir: &std::path::Path, birdc: &str, routes: &[crate::intent::Route]) -> BirdDriver {
+        let mut d = driver(dir, birdc);
+        std::fs::create_dir_all(dir.join("etc/bird-routes")).unwrap();
+        for (name, text) in routes::files_of(routes) {
+            std::fs::write(dir.join("etc").join(name), text).unwrap();
+        }
+        d.layout = Some(routes::layout_of(routes));
+        d
+    }
+
+    fn growing(n: u32) -> (Vec<crate::intent::Route>, Vec<crate::intent::Route>, Delta) {
+        let before: Vec<_> = (0..n)
+            .map(|i| route(i, 0, false, NextHop::SelfAddress))
+            .collect();
+        let added: Vec<_> = (n..n + 40)
+            .map(|i| route(i, 0, false, NextHop::SelfAddress))
+            .collect();
+        let after = [before.clone(), added.clone()].concat();
+        let delta = Delta {
+            added,
+            ..Delta::default()
+        };
+        (before, after, delta)
+    }
+
+    #[tokio::test]
+    async fn a_route_delta_rewrites_the_route_files_and_configures() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, after, delta) = growing(300);
+        let mut d = applied(dir.path(), "exit 0", &before);
+        let outcome = d.apply_delta(&delta).await.unwrap().unwrap();
+        assert!(
+            matches!(&outcome, ApplyOutcome::Applied(how) if how.contains("+40 -0 routes")),
+            "{outcome:?}"
+        );
+        let mut want = routes::files_of(&after);
+        want.sort();
+        // 240 IPv4 routes and 32 more: v4.conf split in two.
+        assert!(!want.iter().any(|(n, _)| n == "bird-routes/v4.conf"), "{want:?}");
+        assert_eq!(on_disk(dir.path()), want);
+        assert!(d.layout.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refused_route_delta_puts_the_files_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, _, delta) = growing(300);
+        // `configure` fails the first time only (the second is the rollback's).
+        let birdc = format!(
+            "if [ -e {m} ]; then exit 0; fi; touch {m}; echo 'bird: syntax error' ; exit 1",
+            m = dir.path().join("refused").display()
+        );
+        let mut d = applied(dir.path(), &birdc, &before);
+        let mut want = routes::files_of(&before);
+        want.sort();
+        let e = d.apply_delta(&delta).await.unwrap().unwrap_err();
+        assert!(matches!(e, ApplyError::RolledBack { .. }), "{e}");
+        assert_eq!(on_disk(dir.path()), want, "the route files as before");
+        // The next change is a whole apply.
+        assert!(d.layout.is_none());
+        assert!(d.apply_delta(&delta).await.is_none());
+    }
+}

@@ -139,7 +139,8 @@ pub fn files(intent: &Intent) -> Vec<(String, String)> {
     files_of(&intent.routes)
 }
 
-fn files_of(routes: &[Route]) -> Vec<(String, String)> {
+/// [`files`] of the announced ones of `routes`.
+pub(crate) fn files_of(routes: &[Route]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     build(routes, Some(&mut out));
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -148,7 +149,12 @@ fn files_of(routes: &[Route]) -> Vec<(String, String)> {
 
 /// The layout of `intent`'s route files (what [`files`] writes), without writing a line.
 pub fn layout(intent: &Intent) -> Layout {
-    build(&intent.routes, None)
+    layout_of(&intent.routes)
+}
+
+/// [`layout`] of the announced ones of `routes`.
+pub(crate) fn layout_of(routes: &[Route]) -> Layout {
+    build(routes, None)
 }
 
 /// Where the routes of the files on disk are: the count under every node and which nodes are
@@ -536,13 +542,13 @@ impl Layout {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::RouteChange;
     use crate::intent::Source;
     use crate::model::{Kind, Name, Policy};
 
-    fn route(id: u32, tag: u32, unreachable: bool, hop: NextHop) -> Route {
+    pub(crate) fn route(id: u32, tag: u32, unreachable: bool, hop: NextHop) -> Route {
         let (prefix, family) = if id % 5 == 4 {
             (format!("fd00::{id:x}/128"), Family::Ipv6Unicast)
         } else {
