@@ -445,7 +445,10 @@ mod tests {
         let mut want = routes::files_of(&after);
         want.sort();
         // 240 IPv4 routes and 32 more: v4.conf split in two.
-        assert!(!want.iter().any(|(n, _)| n == "bird-routes/v4.conf"), "{want:?}");
+        assert!(
+            !want.iter().any(|(n, _)| n == "bird-routes/v4.conf"),
+            "{want:?}"
+        );
         assert_eq!(on_disk(dir.path()), want);
         assert!(d.layout.is_some());
     }
