@@ -337,6 +337,8 @@ impl crate::daemon::Driver for BirdDriver {
     ) -> Result<String, ApplyError> {
         // The static protocols the template announces from may have been disabled, and another
         // file may have been loaded (`birdc configure "other.conf"`): enable them and load ours.
+        // The route files may have been edited too: the next change renders them whole.
+        self.layout = None;
         let mut done = Vec::new();
         for proto in STATIC_PROTOCOLS {
             // Best effort: a user's template may name them otherwise.
