@@ -111,6 +111,8 @@ struct Row {
     in_force: Samples,
     bird: Samples,
     bird_whole: Samples,
+    /// Changes that announced or withdrew a route (the others change provenance only).
+    moved: usize,
     manifests: Samples,
     full: Samples,
 }
@@ -186,6 +188,7 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
         in_force: Samples::default(),
         bird: Samples::default(),
         bird_whole: Samples::default(),
+        moved: 0,
         manifests: Samples::default(),
         full: Samples::default(),
     };
@@ -229,8 +232,11 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
         let (written, t, a) = timed(|| {
             bgpgen::daemon::bird::apply::write_route_delta(&bird_dir, &mut bird_layout, &delta)
         });
+        let paths = delta.paths();
+        let moved = !paths.announce.is_empty() || !paths.withdraw.is_empty();
+        row.moved += usize::from(moved);
         match written {
-            Some(Ok(changes)) if !changes.is_empty() => {}
+            Some(Ok(changes)) if changes.is_empty() != moved => {}
             other => return Err(format!("the BIRD route delta was not written: {other:?}")),
         }
         row.bird.push(t_engine + t, a_engine + a);
@@ -354,6 +360,12 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             cell(&r.in_force),
             cell(&r.manifests),
             cell(&r.full)
+        );
+    }
+    for r in &rows {
+        eprintln!(
+            "{} pods: {} of {} changes announced or withdrew a route",
+            r.pods, r.moved, args.changes
         );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
