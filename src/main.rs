@@ -647,7 +647,7 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
             continue;
         }
         let written = if daemon::driver::is_generated(&real, f) {
-            output::write_atomic_no_prev(&path, &f.contents, f.secret)
+            output::write_atomic_unsynced(&path, &f.contents, f.secret)
         } else {
             output::write_atomic(&path, &f.contents, f.secret)
         };

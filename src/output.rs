@@ -123,9 +123,13 @@ pub fn write_atomic(path: &Path, contents: &str, secret: bool) -> std::io::Resul
     write_file(path, contents, secret, true)
 }
 
-/// [`write_atomic`] without a `.prev` copy, for files whose previous version the caller keeps
-/// itself (BIRD's route files: a rollback puts back what it read).
-pub fn write_atomic_no_prev(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
+/// [`write_atomic`] for files bgpgen renders again at every start (BIRD's route files): no
+/// `.prev` copy (the caller keeps what it read, for a rollback) and no fsync. Readers still see
+/// the old or the new file, never half; after a power loss the file may be an older version or
+/// empty, which the first whole apply of the next start replaces (the shipped config directory is
+/// a Memory emptyDir anyway). An fsync of the file and its directory cost 2-25 ms per change on
+/// this machine's shared disk, more than the rest of a BIRD route change (BENCHMARKS.md 6.3).
+pub fn write_atomic_unsynced(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
     write_file(path, contents, secret, false)
 }
 
@@ -152,7 +156,8 @@ pub fn remove_own(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn write_file(path: &Path, contents: &str, secret: bool, prev: bool) -> std::io::Result<()> {
+/// `durable`: keep `.prev` and fsync the file and its directory.
+fn write_file(path: &Path, contents: &str, secret: bool, durable: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -161,8 +166,12 @@ fn write_file(path: &Path, contents: &str, secret: bool, prev: bool) -> std::io:
     let existed = existing_target(path)?.is_some();
     let mut tmp = new_file(dir, mode)?;
     tmp.write_all(contents.as_bytes())?;
+    if !durable {
+        tmp.persist(path).map_err(|e| e.error)?;
+        return Ok(());
+    }
     tmp.as_file().sync_all()?;
-    if existed && prev {
+    if existed {
         keep_previous(path, dir, mode)?;
     }
     tmp.persist(path).map_err(|e| e.error)?;

@@ -194,11 +194,12 @@ pub fn write_rendered(
         let path = file_path(options, main, f);
         let written = if is_generated(rendered, f) {
             // Many small files, most unchanged after a route change: only those that differ
-            // (no `.prev`: a rollback puts back what the driver read).
+            // (no `.prev`: a rollback puts back what the driver read; no fsync: rendered again
+            // at every start).
             if crate::output::read_own(&path).is_ok_and(|c| c.as_deref() == Some(&f.contents)) {
                 continue;
             }
-            crate::output::write_atomic_no_prev(&path, &f.contents, f.secret)
+            crate::output::write_atomic_unsynced(&path, &f.contents, f.secret)
         } else {
             write_atomic(&path, &f.contents, f.secret)
         };

@@ -16,7 +16,7 @@
 //!   along (`Delta::apply_to`: routes replaced in a sorted vector, a memmove of the routes after
 //!   them), which the GoBGP and FRR applies do after the daemon command;
 //! - **bird**: engine + the route files the delta touches rewritten (read back, patched and
-//!   written atomically with fsync, `bird::apply::write_route_delta`, the driver's own step
+//!   written atomically, `bird::apply::write_route_delta`, the driver's own step
 //!   (in `/dev/shm` like the shipped speaker's Memory emptyDir, or `$BGPGEN_BENCH_BIRD_DIR`)
 //!   before `birdc configure`; BIRD has no runtime route command and its re-read is the daemon's
 //!   floor);

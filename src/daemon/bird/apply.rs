@@ -19,7 +19,7 @@ use crate::daemon::driver::{
     validate_and_write,
 };
 use crate::intent::Intent;
-use crate::output::{read_own, remove_own, write_atomic_no_prev};
+use crate::output::{read_own, remove_own, write_atomic_unsynced};
 use crate::render::Rendered;
 
 const MAIN: &str = "bird.conf";
@@ -40,7 +40,7 @@ type Saved = Vec<(PathBuf, Option<String>)>;
 fn put_back(saved: &Saved) -> Result<(), ApplyError> {
     for (path, before) in saved {
         match before {
-            Some(text) => write_atomic_no_prev(path, text, false),
+            Some(text) => write_atomic_unsynced(path, text, false),
             None => remove_own(path),
         }
         .map_err(|e| ApplyError::io(path, e))?;
@@ -223,7 +223,7 @@ pub fn write_route_delta(
     for (i, c) in changes.iter().enumerate() {
         let path = base.join(&c.name);
         let written = match &c.after {
-            Some(text) => write_atomic_no_prev(&path, text, false),
+            Some(text) => write_atomic_unsynced(&path, text, false),
             None => remove_own(&path),
         };
         if let Err(e) = written {
