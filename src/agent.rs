@@ -625,9 +625,9 @@ impl Agent {
     }
 
     /// Applies what changed, if the daemon can take it: the route delta alone when the daemon
-    /// runs the intent in force and only routes changed (GoBGP paths, FRR `network` lines),
-    /// else the whole intent rendered (first apply, session changes, user templates, BIRD,
-    /// after a failure).
+    /// runs the intent in force and only routes changed (GoBGP paths, FRR `network` lines,
+    /// BIRD route files), else the whole intent rendered (first apply, session changes, user
+    /// templates, after a failure).
     async fn apply_pending(&mut self) {
         if !self.daemon_ready() || !self.pending {
             return;
@@ -699,7 +699,7 @@ impl Agent {
         self.restarted_for = None;
         self.last_failure = None;
         self.failed_checks = 0;
-        if !delta.is_empty() {
+        if !delta.is_empty() && !self.driver.deltas_write_files() {
             let now = tokio::time::Instant::now();
             let due = match self.files_written {
                 Some((at, took)) => (at + (took * FILE_COST_SHARE).min(FILE_SYNC)).max(now),

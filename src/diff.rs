@@ -524,14 +524,38 @@ pub fn impacts(from: &Intent, to: &Intent, backend: Backend) -> Vec<Impact> {
     crate::daemon::of(backend).forecast(from, to)
 }
 
-fn file_diffs(from: &Rendered, to: &Rendered) -> Vec<FileDiff> {
-    from.files
+/// The files of two renderings paired by name, (name, old, new); a file only one has (BIRD's
+/// route files split and merge) is empty on the other side. In `from`'s order, then `to`'s.
+fn file_pairs<'a>(from: &'a Rendered, to: &'a Rendered) -> Vec<(&'a str, &'a str, &'a str)> {
+    let find = |r: &'a Rendered, name: &str| {
+        r.files
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("", |f| f.contents.as_str())
+    };
+    let mut pairs: Vec<_> = from
+        .files
         .iter()
-        .zip(&to.files)
-        .filter(|(a, b)| a.contents != b.contents)
-        .map(|(a, b)| FileDiff {
-            name: a.name.clone(),
-            diff: unified_text(&a.name, &a.contents, &b.contents),
+        .map(|a| (a.name.as_str(), a.contents.as_str(), find(to, &a.name)))
+        .collect();
+    let names: std::collections::HashSet<&str> =
+        from.files.iter().map(|f| f.name.as_str()).collect();
+    pairs.extend(
+        to.files
+            .iter()
+            .filter(|b| !names.contains(b.name.as_str()))
+            .map(|b| (b.name.as_str(), "", b.contents.as_str())),
+    );
+    pairs
+}
+
+fn file_diffs(from: &Rendered, to: &Rendered) -> Vec<FileDiff> {
+    file_pairs(from, to)
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| FileDiff {
+            name: name.to_string(),
+            diff: unified_text(name, a, b),
         })
         .collect()
 }
@@ -586,15 +610,15 @@ impl Diff {
 /// Unified diff of two renderings, file by file (`--- a/NAME`, `+++ b/NAME`).
 pub fn unified(from: &Rendered, to: &Rendered) -> String {
     let mut out = String::new();
-    for (a, b) in from.files.iter().zip(&to.files) {
-        if a.contents != b.contents {
-            let diff = TextDiff::from_lines(&a.contents, &b.contents);
+    for (name, a, b) in file_pairs(from, to) {
+        if a != b {
+            let diff = TextDiff::from_lines(a, b);
             let _ = write!(
                 out,
                 "{}",
                 diff.unified_diff()
                     .context_radius(3)
-                    .header(&format!("a/{}", a.name), &format!("b/{}", b.name))
+                    .header(&format!("a/{name}"), &format!("b/{name}"))
             );
         }
     }
@@ -763,4 +787,57 @@ pub fn summarize(from: Option<&Intent>, to: &Intent, list: usize) -> ApplySummar
         }
     }
     out
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use crate::render::RenderedFile;
+
+    fn rendered(files: &[(&str, &str)]) -> Rendered {
+        Rendered {
+            backend: Backend::Bird,
+            files: files
+                .iter()
+                .map(|(name, contents)| RenderedFile {
+                    name: name.to_string(),
+                    contents: contents.to_string(),
+                    secret: false,
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn files_are_compared_by_name_when_the_lists_differ() {
+        // A route file split in two: v4.conf goes, v4-0.conf and v4-1.conf come.
+        let from = rendered(&[("bird.conf", "same\n"), ("bird-routes/v4.conf", "a\nb\n")]);
+        let to = rendered(&[
+            ("bird.conf", "same\n"),
+            ("bird-routes/v4-0.conf", "a\n"),
+            ("bird-routes/v4-1.conf", "b\n"),
+        ]);
+        let names: Vec<String> = file_diffs(&from, &to).into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            [
+                "bird-routes/v4.conf",
+                "bird-routes/v4-0.conf",
+                "bird-routes/v4-1.conf"
+            ]
+        );
+        let text = unified(&from, &to);
+        assert!(!text.contains("bird.conf"), "{text}");
+        assert!(
+            text.contains(
+                "--- a/bird-routes/v4.conf\n+++ b/bird-routes/v4.conf\n@@ -1,2 +0,0 @@\n-a\n-b\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("+++ b/bird-routes/v4-1.conf\n@@ -0,0 +1 @@\n+b\n"),
+            "{text}"
+        );
+    }
 }

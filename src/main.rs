@@ -586,8 +586,23 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
             "one of --dry-run or --out DIR is required",
         ));
     };
+    // Route files a previous render wrote that this one does not (BIRD includes them by a
+    // glob): stale, removed by `--out`.
+    let leftovers =
+        daemon::driver::stale_generated(dir, &real).map_err(|e| Failure::invalid(e.to_string()))?;
     if args.check {
         let mut stale = String::new();
+        for (name, path) in &leftovers {
+            let current = output::read_own(path)
+                .map_err(|e| Failure::invalid(e.to_string()))?
+                .unwrap_or_default();
+            stale.push_str(&diff::check_text(
+                name,
+                &current,
+                "",
+                args.backend.show_secrets,
+            ));
+        }
         for f in &real.files {
             let path = dir.join(&f.name);
             // A missing file is stale; a link, FIFO or device in its place is refused.
@@ -619,6 +634,11 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
     }
     output::create_dir(dir)
         .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", escape_path(dir))))?;
+    if let Some(sub) = daemon::of(real.backend).generated_dir() {
+        let sub = dir.join(sub);
+        output::own_dir(&sub)
+            .map_err(|e| Failure::invalid(format!("cannot create {}: {e}", escape_path(&sub))))?;
+    }
     let (mut wrote, mut kept) = (Vec::new(), Vec::new());
     for f in &real.files {
         let path = dir.join(&f.name);
@@ -626,9 +646,27 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
             kept.push(f.name.as_str());
             continue;
         }
-        output::write_atomic(&path, &f.contents, f.secret)
+        let written = if daemon::driver::is_generated(&real, f) {
+            output::write_atomic_unsynced(&path, &f.contents, f.secret)
+        } else {
+            output::write_atomic(&path, &f.contents, f.secret)
+        };
+        written
             .map_err(|e| Failure::invalid(format!("cannot write {}: {e}", escape_path(&path))))?;
         wrote.push(f.name.as_str());
+    }
+    let mut removed = Vec::new();
+    for (name, path) in &leftovers {
+        output::remove_own(path)
+            .map_err(|e| Failure::invalid(format!("cannot remove {}: {e}", escape_path(path))))?;
+        removed.push(name.as_str());
+    }
+    if !removed.is_empty() {
+        summary(format_args!(
+            "{}: removed stale {}",
+            escape_path(dir),
+            removed.join(", ")
+        ));
     }
     summary(match (wrote.is_empty(), kept.is_empty()) {
         (false, true) => format!("{}: wrote {}", escape_path(dir), wrote.join(", ")),

@@ -120,6 +120,44 @@ fn prev_path(path: &Path) -> PathBuf {
 
 /// Writes `contents` to `path` atomically. Readers see the old or the new file, never half.
 pub fn write_atomic(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
+    write_file(path, contents, secret, true)
+}
+
+/// [`write_atomic`] for files bgpgen renders again at every start (BIRD's route files): no
+/// `.prev` copy (the caller keeps what it read, for a rollback) and no fsync. Readers still see
+/// the old or the new file, never half; after a power loss the file may be an older version or
+/// empty, which the first whole apply of the next start replaces (the shipped config directory is
+/// a Memory emptyDir anyway). An fsync of the file and its directory cost 2-25 ms per change on
+/// this machine's shared disk, more than the rest of a BIRD route change (BENCHMARKS.md 6.3).
+pub fn write_atomic_unsynced(path: &Path, contents: &str, secret: bool) -> std::io::Result<()> {
+    write_file(path, contents, secret, false)
+}
+
+/// Makes `dir` a directory of bgpgen's own: created (0750) when absent, refused when a symlink
+/// or anything else stands in its place (files are never written through a link).
+pub fn own_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(refused(dir, "is a symbolic link")),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(refused(dir, "is not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_dir(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a file bgpgen wrote (or a link planted in its place: unlinking never follows it);
+/// absent is fine, a directory is refused.
+pub fn remove_own(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Err(refused(path, "is a directory")),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `durable`: keep `.prev` and fsync the file and its directory.
+fn write_file(path: &Path, contents: &str, secret: bool, durable: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -128,6 +166,10 @@ pub fn write_atomic(path: &Path, contents: &str, secret: bool) -> std::io::Resul
     let existed = existing_target(path)?.is_some();
     let mut tmp = new_file(dir, mode)?;
     tmp.write_all(contents.as_bytes())?;
+    if !durable {
+        tmp.persist(path).map_err(|e| e.error)?;
+        return Ok(());
+    }
     tmp.as_file().sync_all()?;
     if existed {
         keep_previous(path, dir, mode)?;

@@ -212,7 +212,7 @@ pub struct RouteCtx {
     pub(crate) comment: String,
 }
 
-fn source_comment(sources: &[Source]) -> String {
+pub(crate) fn source_comment(sources: &[Source]) -> String {
     let first = sources.first().map(ToString::to_string).unwrap_or_default();
     // Bounded: a name from a manifest can be any length (the API server allows 253 characters).
     let first: String = if first.chars().count() > 160 {
@@ -402,6 +402,17 @@ pub fn render(
             secret: has_secret && daemon.holds_secret(file),
         });
     }
+    // Files written by code rather than a template (BIRD's route files), never secret.
+    files.extend(
+        daemon
+            .generated(intent)
+            .into_iter()
+            .map(|(name, contents)| RenderedFile {
+                name,
+                contents,
+                secret: false,
+            }),
+    );
     Ok(Rendered {
         backend,
         files,

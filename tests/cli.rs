@@ -1155,3 +1155,92 @@ fn status_reads_the_sidecar_and_says_when_nothing_is_in_force() {
     );
     assert!(doc["peers"].as_array().is_some_and(Vec::is_empty), "{doc}");
 }
+
+#[test]
+fn bird_route_files_are_written_checked_and_stale_ones_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("out");
+    let ds = d.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        bgpgen(
+            &[
+                &["render", "--backend", "bird", "--auth-password", "s3cret"][..],
+                EXAMPLE,
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let out = run(&["--out", ds]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mode = |p: &str| std::fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o777;
+    // The password is in bird.conf only; the route files are public.
+    assert_eq!(mode("bird.conf"), 0o600);
+    assert_eq!(mode("bird-routes/v4.conf"), 0o644);
+    assert_eq!(mode("bird-routes"), 0o750);
+    let v4 = std::fs::read_to_string(d.join("bird-routes/v4.conf")).unwrap();
+    assert!(v4.contains("  route 10.16.0.5/32 blackhole;  # Pod default/sample (cluster)\n"));
+    let conf = std::fs::read_to_string(d.join("bird.conf")).unwrap();
+    assert!(conf.contains("include \"bird-routes/v4*.conf\";"), "{conf}");
+    assert!(!conf.contains("route 10.16.0.5/32"), "{conf}");
+
+    // A route file the render does not produce would be included by BIRD's glob: `--check`
+    // reports it, `--out` removes it.
+    std::fs::write(
+        d.join("bird-routes/v4-1.conf"),
+        "  route 10.99.0.1/32 blackhole;\n",
+    )
+    .unwrap();
+    let out = run(&["--out", ds, "--check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("-  route 10.99.0.1/32 blackhole;"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["--out", ds]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("removed stale bird-routes/v4-1.conf"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!d.join("bird-routes/v4-1.conf").exists());
+    let out = run(&["--out", ds, "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // BIRD's own parser reads the directory as written (includes relative to bird.conf, from
+    // any working directory).
+    let bird = std::path::Path::new("/usr/sbin/bird");
+    if bird.exists() {
+        let out = std::process::Command::new(bird)
+            .args(["-p", "-c"])
+            .arg(d.join("bird.conf"))
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    } else {
+        assert!(
+            std::env::var("BGPGEN_REQUIRE_DAEMONS").as_deref() != Ok("1"),
+            "bird is not installed"
+        );
+        eprintln!("SKIP: bird not installed, the rendered directory is not parsed");
+    }
+
+    // A link in place of the directory is never written through.
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::remove_dir_all(d.join("bird-routes")).unwrap();
+    std::os::unix::fs::symlink(&victim, d.join("bird-routes")).unwrap();
+    let out = run(&["--out", ds]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symbolic link")
+            || text(&out.stderr).contains("not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+}

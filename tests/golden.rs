@@ -91,6 +91,8 @@ fn golden_outputs_match() {
         for (name, contents) in actual_files(&case) {
             let path = case.dir.join(&name);
             if bless {
+                // BIRD's route files are in a directory of their own.
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(&path, &contents).unwrap();
                 continue;
             }

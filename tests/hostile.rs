@@ -239,7 +239,7 @@ fn render_out_never_writes_through_a_planted_link() {
     let victim = dir.path().join("root-file");
     std::fs::write(&victim, "precious\n").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let render = |out: &Path| {
+    let render = |out: &Path, extra: &[&str]| {
         bgpgen(&args(
             &[
                 "render",
@@ -248,23 +248,24 @@ fn render_out_never_writes_through_a_planted_link() {
                 "--backend",
                 "bird",
             ],
-            &["--out", p(out)],
+            &[&["--out", p(out)][..], extra].concat(),
         ))
     };
-    let run = render(&out);
+    let run = render(&out, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
         0o750
     );
-    // The old config exists; plant `.prev` pointing at a root-owned file, then change the input.
+    // The old config exists; plant `.prev` pointing at a root-owned file, then change the input
+    // (a route, in bird-routes/, and a session option, in bird.conf).
     symlink(&victim, out.join("bird.conf.prev")).unwrap();
     std::fs::write(
         dir.path().join("subnet.yaml"),
         SUBNET.replace("10.16.0.0/16", "10.17.0.0/16"),
     )
     .unwrap();
-    let run = render(&out);
+    let run = render(&out, &["--holdtime", "30s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(
@@ -276,7 +277,15 @@ fn render_out_never_writes_through_a_planted_link() {
     // A link in place of the config itself is refused.
     std::fs::remove_file(out.join("bird.conf")).unwrap();
     symlink(&victim, out.join("bird.conf")).unwrap();
-    let run = render(&out);
+    let run = render(&out, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // And in place of a route file.
+    std::fs::remove_file(out.join("bird.conf")).unwrap();
+    std::fs::remove_file(out.join("bird-routes/v4.conf")).unwrap();
+    symlink(&victim, out.join("bird-routes/v4.conf")).unwrap();
+    let run = render(&out, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");

@@ -401,6 +401,11 @@ fn bgpgen(args: &[&str]) -> String {
 /// Builds the lab, starts the upstream, the speaker daemon (from `bgpgen render --out` of the
 /// initial manifests) and `bgpgen run`.
 fn start(backend: Backend) -> Sidecar {
+    start_with(backend, true)
+}
+
+/// `user_templates`: run with `--templates DIR` (user templates: every apply is whole).
+fn start_with(backend: Backend, user_templates: bool) -> Sidecar {
     let name = backend.name();
     let started = Instant::now();
     let mut lab = Lab::new(&format!("sc-{name}"));
@@ -514,12 +519,16 @@ fn start(backend: Backend) -> Sidecar {
         "100ms",
         "--check-interval",
         "1s",
-        "--templates",
-        path_str(&sidecar.templates),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if user_templates {
+        argv.extend([
+            "--templates".to_string(),
+            path_str(&sidecar.templates).to_string(),
+        ]);
+    }
     argv.extend(daemon_args);
     sidecar.bgpgen_argv = argv.clone();
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -887,4 +896,88 @@ fn frr_sidecar_follows_the_manifests() {
 #[test]
 fn bird_sidecar_follows_the_manifests() {
     scenario(Backend::Bird);
+}
+
+/// BIRD with the built-in templates: route-only changes rewrite only the route files that hold
+/// the changed prefixes (never bird.conf), BIRD announces and withdraws them without a session
+/// reset, and the files the sidecar wrote change by change are byte for byte what a whole
+/// `render --out` of the same manifests writes.
+#[test]
+fn bird_route_changes_rewrite_route_files_only() {
+    let backend = Backend::Bird;
+    if !netns::prerequisites("sidecar::bird_route_files", &backend.needs()) {
+        return;
+    }
+    let mut t = start_with(backend, false);
+    t.wait_rib("the initial announce of pod a", &expected(&[&POD_A]));
+    let before = t.wait_established("both sessions established");
+    let conf = t.config_on_disk();
+    t.put_manifest(&POD_B_CLUSTER);
+    t.wait_rib("pod b announced", &expected(&[&POD_A, &POD_B_CLUSTER]));
+    t.put_manifest(&POD_C);
+    t.wait_rib(
+        "pod c announced",
+        &expected(&[&POD_A, &POD_B_CLUSTER, &POD_C]),
+    );
+    t.remove_manifest(&POD_A);
+    t.wait_rib("pod a withdrawn", &expected(&[&POD_B_CLUSTER, &POD_C]));
+    let after = t.wait_established("sessions after the route changes");
+    if after != before {
+        t.fail(format!(
+            "route-only changes reset the sessions\nbefore: {before:?}\nafter:  {after:?}"
+        ));
+    }
+    if t.config_on_disk() != conf {
+        t.fail(format!(
+            "bird.conf changed for route-only changes:\n{}",
+            t.config_on_disk()
+        ));
+    }
+    let log = fs::read_to_string(t.lab.dir().join("bgpgen.log")).unwrap_or_default();
+    let deltas = log.matches("route file(s)").count();
+    if deltas < 3 {
+        t.fail(format!(
+            "bgpgen's log shows {deltas} route-file deltas (`birdc configure: +N -M routes in K route file(s)`), 3 expected"
+        ));
+    }
+    // The whole render of the same input, into a directory of its own.
+    let whole = t.lab.dir().join("whole");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bgpgen"))
+        .args(["render", "-f"])
+        .arg(&t.manifests)
+        .arg("--options")
+        .arg(&t.options)
+        .args(["--backend", "bird", "--out"])
+        .arg(&whole)
+        .output()
+        .expect("run bgpgen render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |dir: &std::path::Path| -> BTreeSet<(String, String)> {
+        fs::read_dir(dir.join("bird-routes"))
+            .expect("bird-routes/")
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".conf"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let sidecar = read(t.config.parent().unwrap());
+    let rendered = read(&whole);
+    if sidecar != rendered {
+        t.fail(format!(
+            "the route files the sidecar wrote differ from a whole render:\nsidecar: {sidecar:?}\nrender:  {rendered:?}"
+        ));
+    }
+    if fs::read_to_string(whole.join("bird.conf")).unwrap() != conf {
+        t.fail("bird.conf of a whole render differs from the sidecar's".to_string());
+    }
+    t.step("route-only changes: route files only, as a whole render writes them");
 }

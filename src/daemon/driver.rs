@@ -90,12 +90,74 @@ fn file_path(options: &DaemonOptions, main: &str, file: &RenderedFile) -> PathBu
     }
 }
 
-/// True when every rendered file already has exactly this content on disk.
+/// The directory of the main file, where the other files go.
+pub fn config_dir(options: &DaemonOptions) -> &Path {
+    options
+        .config_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// True when every rendered file already has exactly this content on disk, and no stale
+/// generated file is left beside them.
 pub fn unchanged_on_disk(options: &DaemonOptions, main: &str, rendered: &Rendered) -> bool {
     rendered.files.iter().all(|f| {
         crate::output::read_own(&file_path(options, main, f))
             .is_ok_and(|c| c.as_deref() == Some(f.contents.as_str()))
-    })
+    }) && stale_generated(config_dir(options), rendered).is_ok_and(|s| s.is_empty())
+}
+
+/// True for a file of the daemon's generated directory ([`crate::daemon::Daemon::generated`]).
+pub fn is_generated(rendered: &Rendered, file: &RenderedFile) -> bool {
+    crate::daemon::of(rendered.backend)
+        .generated_dir()
+        .and_then(|dir| file.name.strip_prefix(dir))
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The files in the daemon's generated directory under `base` that `rendered` does not
+/// produce: `*.conf` (which the daemon may include by a glob) and `*.conf.prev`, as (name
+/// relative to `base`, path). Absent directory: none; a link or non-directory in its place is
+/// refused.
+pub fn stale_generated(
+    base: &Path,
+    rendered: &Rendered,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let Some(sub) = crate::daemon::of(rendered.backend).generated_dir() else {
+        return Ok(Vec::new());
+    };
+    let dir = base.join(sub);
+    match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+        Ok(m) if !m.is_dir() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: not a directory; bgpgen writes only regular files and never through a link",
+                    crate::text::escape(&dir.display().to_string())
+                ),
+            ));
+        }
+        Ok(_) => {}
+    }
+    let keep: std::collections::HashSet<&str> =
+        rendered.files.iter().map(|f| f.name.as_str()).collect();
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = format!("{sub}/{}", entry.file_name().to_string_lossy());
+        let ours = name.ends_with(".conf") || name.ends_with(".conf.prev");
+        if ours && !keep.contains(name.as_str()) {
+            stale.push((name, entry.path()));
+        }
+    }
+    stale.sort();
+    Ok(stale)
 }
 
 /// Validates with the daemon's own parser, then writes every file atomically (keeping `.prev`).
@@ -123,9 +185,29 @@ pub fn write_rendered(
     main: &str,
     rendered: &Rendered,
 ) -> Result<(), ApplyError> {
+    let base = config_dir(options);
+    if let Some(sub) = crate::daemon::of(rendered.backend).generated_dir() {
+        let dir = base.join(sub);
+        crate::output::own_dir(&dir).map_err(|e| ApplyError::io(&dir, e))?;
+    }
     for f in &rendered.files {
         let path = file_path(options, main, f);
-        write_atomic(&path, &f.contents, f.secret).map_err(|e| ApplyError::io(&path, e))?;
+        let written = if is_generated(rendered, f) {
+            // Many small files, most unchanged after a route change: only those that differ
+            // (no `.prev`: a rollback puts back what the driver read; no fsync: rendered again
+            // at every start).
+            if crate::output::read_own(&path).is_ok_and(|c| c.as_deref() == Some(&f.contents)) {
+                continue;
+            }
+            crate::output::write_atomic_unsynced(&path, &f.contents, f.secret)
+        } else {
+            write_atomic(&path, &f.contents, f.secret)
+        };
+        written.map_err(|e| ApplyError::io(&path, e))?;
+    }
+    let stale = stale_generated(base, rendered).map_err(|e| ApplyError::io(base, e))?;
+    for (_, path) in stale {
+        crate::output::remove_own(&path).map_err(|e| ApplyError::io(&path, e))?;
     }
     Ok(())
 }

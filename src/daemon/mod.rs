@@ -107,6 +107,21 @@ pub trait Daemon: Sync {
     /// the main file (`--config-file`), the others go beside it.
     fn files(&self) -> &'static [(&'static str, &'static str)];
 
+    /// Files this daemon's configuration also consists of that code writes rather than a
+    /// template (BIRD's route files): (name relative to the main file's directory, contents).
+    /// They hold no secret and live in [`Daemon::generated_dir`].
+    fn generated(&self, intent: &Intent) -> Vec<(String, String)> {
+        let _ = intent;
+        Vec::new()
+    }
+
+    /// The directory (beside the main file) of [`Daemon::generated`]'s files. It is bgpgen's:
+    /// a `*.conf` in it that a render did not produce is stale (the daemon may include it by a
+    /// glob) and is removed by every writer, and it is never written through a symlink.
+    fn generated_dir(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The built-in templates: (template name, source).
     fn templates(&self) -> &'static [(&'static str, &'static str)];
 
@@ -227,10 +242,11 @@ pub trait Driver: Send + Sync {
         attempt: u32,
     ) -> Result<String, ApplyError>;
 
-    /// A route delta of the engine straight to the daemon, no file rendered (O(change)).
-    /// `None` when this daemon takes none (BIRD's `configure` re-reads its file) or the driver
-    /// does not know what the daemon holds (start, reconnect): then only a whole apply can tell.
-    /// The files on disk are not touched (the agent writes them later).
+    /// A route delta of the engine straight to the daemon, no whole file rendered (O(change)).
+    /// `None` when this daemon takes none or the driver does not know what the daemon holds
+    /// (start, reconnect): then only a whole apply can tell. The files on disk are not touched
+    /// (the agent writes them later) unless [`Driver::deltas_write_files`] (BIRD: the route
+    /// files it changes, then `birdc configure`).
     async fn apply_routes(
         &mut self,
         local_as: crate::model::Asn,
@@ -238,6 +254,12 @@ pub trait Driver: Send + Sync {
     ) -> Option<Result<ApplyOutcome, ApplyError>> {
         let _ = (local_as, delta);
         None
+    }
+
+    /// True when [`Driver::apply_routes`] brings the daemon's files along itself (BIRD reads its
+    /// routes from them), so the agent does not render and write them after deltas.
+    fn deltas_write_files(&self) -> bool {
+        false
     }
 
     /// Counters of this driver's own work, for `/metrics`.

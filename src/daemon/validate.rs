@@ -82,7 +82,21 @@ pub fn validate(rendered: &Rendered) -> Result<(), ValidateError> {
     }
     let dir = tempfile::tempdir()?;
     for f in &rendered.files {
-        crate::output::write_atomic(&dir.path().join(&f.name), &f.contents, f.secret)?;
+        let path = dir.path().join(&f.name);
+        if let Some(parent) = path.parent() {
+            crate::output::own_dir(parent)?;
+        }
+        // A fresh private directory: new files, no link to fear, nothing to keep durable (the
+        // checker reads them now), so no rename or fsync per file (BIRD's hundreds of route
+        // files at 100k routes).
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if f.secret { 0o600 } else { 0o644 })
+            .open(&path)?
+            .write_all(f.contents.as_bytes())?;
     }
     daemon.check(dir.path(), rendered)
 }

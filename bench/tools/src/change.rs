@@ -15,8 +15,13 @@
 //! - **in force**: the sidecar's intent in force (`/intent`, `explain --from-sidecar`) brought
 //!   along (`Delta::apply_to`: routes replaced in a sorted vector, a memmove of the routes after
 //!   them), which the GoBGP and FRR applies do after the daemon command;
-//! - **bird**: engine + the whole intent and `bird.conf` rendered (BIRD has no runtime route
-//!   command; `birdc configure` re-reads the file, the daemon's floor);
+//! - **bird**: engine + the route files the delta touches rewritten (read back, patched and
+//!   written atomically, `bird::apply::write_route_delta`, the driver's own step
+//!   (in `/dev/shm` like the shipped speaker's Memory emptyDir, or `$BGPGEN_BENCH_BIRD_DIR`)
+//!   before `birdc configure`; BIRD has no runtime route command and its re-read is the daemon's
+//!   floor);
+//! - **bird whole**: engine + the whole intent rendered for BIRD (bird.conf and every route
+//!   file): what every BIRD change cost before the route files, and what a whole apply costs;
 //! - **manifests**: the `run --manifests` source instead of a watch: one small file rewritten,
 //!   `ManifestCache::load_changes` of the directory (only that file read, its objects compared
 //!   with their previous versions) and the object changes applied by the engine, as the sidecar
@@ -109,6 +114,9 @@ struct Row {
     frr: Samples,
     in_force: Samples,
     bird: Samples,
+    bird_whole: Samples,
+    /// Changes that announced or withdrew a route (the others change provenance only).
+    moved: usize,
     manifests: Samples,
     manifests_before: Samples,
     full: Samples,
@@ -184,11 +192,22 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
         frr: Samples::default(),
         in_force: Samples::default(),
         bird: Samples::default(),
+        bird_whole: Samples::default(),
+        moved: 0,
         manifests: Samples::default(),
         manifests_before: Samples::default(),
         full: Samples::default(),
     };
     let local_as = in_force.speaker.local_as;
+    // BIRD's route files as the last whole apply wrote them, in a directory of their own.
+    let bird_dir = bird_dir()?;
+    for (name, text) in bgpgen::daemon::bird::routes::files(&in_force) {
+        let path = bird_dir.join(name);
+        bgpgen::output::own_dir(path.parent().expect("a route file is in bird-routes/"))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| e.to_string())?;
+    }
+    let mut bird_layout = bgpgen::daemon::bird::routes::layout(&in_force);
     for i in 0..args.changes {
         let original = &targets[(i / 2) % targets.len()];
         let mut pod = original.clone();
@@ -216,13 +235,24 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
             std::hint::black_box(bgpgen::daemon::frr::apply::delta_script(local_as, &delta));
         });
         row.frr.push(t_engine + t, a_engine + a);
+        let (written, t, a) = timed(|| {
+            bgpgen::daemon::bird::apply::write_route_delta(&bird_dir, &mut bird_layout, &delta)
+        });
+        let paths = delta.paths();
+        let moved = !paths.announce.is_empty() || !paths.withdraw.is_empty();
+        row.moved += usize::from(moved);
+        match written {
+            Some(Ok(changes)) if changes.is_empty() != moved => {}
+            other => return Err(format!("the BIRD route delta was not written: {other:?}")),
+        }
+        row.bird.push(t_engine + t, a_engine + a);
         let (_, t, a) = timed(|| {
             let intent = engine.intent();
             std::hint::black_box(
                 render(&intent, Backend::Bird, &templates, true).map(|r| r.files.len()),
             )
         });
-        row.bird.push(t_engine + t, a_engine + a);
+        row.bird_whole.push(t_engine + t, a_engine + a);
         if i < args.full_reps {
             let (_, t, a) = timed(|| {
                 let intent =
@@ -236,7 +266,8 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
     }
 
     // The manifest source: the cluster as files, one small file changed per step.
-    let dir = tempfile_dir()?;
+    let _ = std::fs::remove_dir_all(&bird_dir);
+    let dir = tempfile_dir("manifests")?;
     for (name, text) in &texts {
         std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
     }
@@ -304,8 +335,24 @@ fn measure(pods: usize, args: &ChangeArgs) -> Result<Row, String> {
     Ok(row)
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("bgpgen-bench-change-{}", std::process::id()));
+/// Where the BIRD route files are written: `$BGPGEN_BENCH_BIRD_DIR`, else `/dev/shm` like the
+/// shipped speaker's config directory (`yamls/speaker-bird.yaml`: an emptyDir of medium Memory,
+/// where fsync costs nothing), else the temp dir.
+fn bird_dir() -> Result<std::path::PathBuf, String> {
+    let base = std::env::var_os("BGPGEN_BENCH_BIRD_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::PathBuf::from("/dev/shm")).filter(|p| p.is_dir()))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("bgpgen-bench-change-bird-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    eprintln!("BIRD route files in {}", dir.display());
+    Ok(dir)
+}
+
+fn tempfile_dir(what: &str) -> Result<std::path::PathBuf, String> {
+    let dir =
+        std::env::temp_dir().join(format!("bgpgen-bench-change-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     Ok(dir)
@@ -324,9 +371,9 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
     );
     println!();
     println!(
-        "| pods | routes | engine (event -> delta) | gobgp (-> paths) | frr (-> vtysh script) | bird (-> whole bird.conf) | then: intent in force kept | manifests source + engine | manifests (before: reload + relist) | full compile + render (before) |"
+        "| pods | routes | engine (event -> delta) | gobgp (-> paths) | frr (-> vtysh script) | bird (-> route files written) | bird whole render (before) | then: intent in force kept | manifests source + engine | manifests (before: reload + relist) | full compile + render (before) |"
     );
-    println!("|---:|---:|---|---|---|---|---|---|---|---|");
+    println!("|---:|---:|---|---|---|---|---|---|---|---|---|");
     let cell = |s: &Samples| {
         if s.times.is_empty() {
             "-".to_string()
@@ -348,10 +395,17 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             cell(&r.gobgp),
             cell(&r.frr),
             cell(&r.bird),
+            cell(&r.bird_whole),
             cell(&r.in_force),
             cell(&r.manifests),
             cell(&r.manifests_before),
             cell(&r.full)
+        );
+    }
+    for r in &rows {
+        eprintln!(
+            "{} pods: {} of {} changes announced or withdrew a route",
+            r.pods, r.moved, args.changes
         );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
@@ -377,6 +431,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             ratio(&first.gobgp, &last.gobgp),
             ratio(&first.frr, &last.frr),
             ratio(&first.bird, &last.bird),
+            ratio(&first.bird_whole, &last.bird_whole),
             ratio(&first.in_force, &last.in_force),
             ratio(&first.manifests, &last.manifests),
             ratio(&first.manifests_before, &last.manifests_before),

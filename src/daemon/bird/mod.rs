@@ -1,10 +1,12 @@
-//! BIRD 2: `bird.conf` re-read with `birdc configure`.
+//! BIRD 2: `bird.conf` and the route files it includes (`bird-routes/`, [`routes`]), re-read
+//! with `birdc configure`.
 
 pub mod apply;
 pub mod check;
 pub mod forecast;
 pub mod observe;
 pub mod render;
+pub mod routes;
 pub mod spawn;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,12 @@ impl Daemon for Bird {
     }
     fn templates(&self) -> &'static [(&'static str, &'static str)] {
         render::TEMPLATES
+    }
+    fn generated(&self, intent: &Intent) -> Vec<(String, String)> {
+        routes::files(intent)
+    }
+    fn generated_dir(&self) -> Option<&'static str> {
+        Some(routes::DIR)
     }
     fn password_problem(&self, password: &str) -> Option<String> {
         render::password_problem(password)
