@@ -801,6 +801,11 @@ pub fn pod_contribution(
     options: &SpeakerOptions,
 ) -> Contribution {
     let mut c = Contribution::default();
+    if pod.bgp.is_none() && !inherits_policy(pod, subnets) {
+        // No annotation of its own and none to inherit: every finding is "not announced"
+        // without a diagnostic (most pods of a cluster), so none is built.
+        return c;
+    }
     let findings = pod_findings_in(pod, subnets, origin_is_manifest, options);
     if pod.bgp.as_ref().is_some_and(|v| v.policy().is_some()) {
         for f in &findings {
@@ -820,8 +825,24 @@ pub fn pod_contribution(
 }
 
 /// A Service's contribution.
+/// Whether a subnet of one of the pod's attachments has a valid `ovn.kubernetes.io/bgp`
+/// annotation, which a pod without its own inherits.
+fn inherits_policy(pod: &PodInfo, subnets: &BTreeMap<String, SubnetInfo>) -> bool {
+    pod.attachments.iter().any(|a| {
+        a.subnet
+            .as_ref()
+            .and_then(|name| subnets.get(name.as_str()))
+            .and_then(|s| s.bgp.as_ref())
+            .is_some_and(|v| v.policy().is_some())
+    })
+}
+
 pub fn service_contribution(svc: &ServiceInfo, options: &SpeakerOptions) -> Contribution {
     let mut c = Contribution::default();
+    if svc.bgp.is_none() {
+        // Not announced in any mode, and nothing to warn about.
+        return c;
+    }
     c.absorb(
         service_findings(svc, options),
         Some(&svc.namespace),

@@ -520,8 +520,18 @@ fn escape_path(path: &std::path::Path) -> String {
     bgpgen::text::escape(&path.display().to_string()).into_owned()
 }
 
+/// Frees the cluster state on a thread of its own: 100,000 records take tens of milliseconds
+/// to free, time the command's output need not wait for (the process may exit first).
+fn release<T: Send + 'static>(value: T) {
+    // If no thread can be started, the closure (and `value` with it) is dropped here.
+    let _ = std::thread::Builder::new()
+        .name("release".into())
+        .spawn(move || drop(value));
+}
+
 fn run_compile(args: CompileArgs) -> Result<(), Failure> {
-    let (_, _, intent) = load_and_compile(&args.input)?;
+    let (snapshot, _, intent) = load_and_compile(&args.input)?;
+    release(snapshot);
     let text = match args.output {
         Format::Json => intent.to_json(args.show_secrets),
         _ => intent.to_yaml(args.show_secrets),
@@ -545,7 +555,8 @@ fn mask(text: &str, intent: &Intent, show: bool) -> String {
 }
 
 fn run_render(args: RenderArgs) -> Result<(), Failure> {
-    let (_, _, intent) = load_and_compile(&args.input)?;
+    let (snapshot, _, intent) = load_and_compile(&args.input)?;
+    release(snapshot);
     let real = render_with(&intent, &args.backend, true)?;
     print_diagnostics(&real.notes);
     if args.validate {
@@ -571,7 +582,12 @@ fn run_render(args: RenderArgs) -> Result<(), Failure> {
         }
     }
     if args.dry_run {
-        let shown = render_with(&intent, &args.backend, args.backend.show_secrets)?;
+        // Without a password (or with --show-secrets) what is shown is what was rendered.
+        let shown = if intent.bgp.password.is_none() || args.backend.show_secrets {
+            real
+        } else {
+            render_with(&intent, &args.backend, false)?
+        };
         let many = shown.files.len() > 1;
         for f in &shown.files {
             if many {

@@ -148,12 +148,20 @@ pub fn split_list<R: BufRead, E>(
                 match b {
                     b',' | b']' => {
                         if sink == Sink::Item {
-                            current.extend_from_slice(&buf[run..i]);
+                            // An item that began in this buffer is handed over from it; only
+                            // one that spans buffers is gathered in `current` (a copy of every
+                            // byte otherwise).
+                            let whole: &[u8] = if current.is_empty() {
+                                &buf[run..i]
+                            } else {
+                                current.extend_from_slice(&buf[run..i]);
+                                &current
+                            };
                             run = i;
-                            if current.len() > MAX_PART {
+                            if whole.len() > MAX_PART {
                                 return Err(SplitError::TooLarge);
                             }
-                            item(index, &current)
+                            item(index, whole)
                                 .map_err(|error| SplitError::Item { index, error })?;
                             index += 1;
                             current.clear();

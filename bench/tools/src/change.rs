@@ -388,7 +388,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
     };
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.pods,
             r.routes,
             cell(&r.engine),
@@ -423,7 +423,7 @@ pub fn run(args: ChangeArgs) -> Result<(), String> {
             }
         };
         println!(
-            "| ratio {}/{} | {:.0}x | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| ratio {}/{} | {:.0}x | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             last.pods,
             first.pods,
             last.routes as f64 / first.routes.max(1) as f64,
