@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use bgpgen::compile::compile;
 use bgpgen::engine::{Engine, Event, relist_all};
 use bgpgen::options::{Env, Resolved, SpeakerArgs, parse_speaker_args, resolve};
+use bgpgen::relist::Relists;
 use bgpgen::snapshot::Snapshot;
 use bgpgen::source::Changes;
 use bgpgen::source::input::Limits;
@@ -369,11 +370,11 @@ impl Consumer {
                     DELTAS.fetch_add(1, Ordering::Relaxed);
                 }
                 let state = self.state.as_mut().expect("changes only after a state");
+                // Manifest changes hold no streamed relist: nothing carries over between loads.
                 Changes {
                     events: events.clone(),
-                    keep: Vec::new(),
                 }
-                .apply_to(state);
+                .apply_to(state, &mut Relists::default());
                 let engine = self.engine.as_mut().expect("an engine with the state");
                 let delta = engine.apply_all(events);
                 if delta.resolve_again {
@@ -500,6 +501,8 @@ fn refs(loaded: &Loaded) -> Vec<String> {
             Event::Delete(r) => format!("delete {r}"),
             Event::Relist(k, _) => format!("relist {k:?}"),
             Event::InputWarnings(w) => format!("warnings {}", w.len()),
+            // Only the cluster source streams relists.
+            e => format!("{e:?}"),
         })
         .collect();
     out.sort();

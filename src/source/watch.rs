@@ -98,10 +98,7 @@ async fn load(mut cache: ManifestCache, dir: &Path) -> (ManifestCache, SourceEve
                 }
                 match loaded {
                     Loaded::Whole(snapshot) => SourceEvent::Snapshot(std::sync::Arc::new(snapshot)),
-                    Loaded::Changes(events) => SourceEvent::Changes(Changes {
-                        events,
-                        keep: Vec::new(),
-                    }),
+                    Loaded::Changes(events) => SourceEvent::Changes(Changes { events }),
                 }
             }
             Err(e) => SourceEvent::Invalid(e.to_string()),
