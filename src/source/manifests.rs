@@ -690,8 +690,8 @@ fn ref_key(object: &Object) -> RefKey<'_> {
 /// in two files): never a wrong result. Fixed keys, so a digest means the same in every load.
 fn ref_digest(object: &Object) -> u64 {
     use std::hash::{Hash, Hasher};
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
+    // `DefaultHasher::new()` has fixed keys (unlike a `HashMap`'s `RandomState`).
+    let mut hasher = std::hash::DefaultHasher::new();
     ref_key(object).hash(&mut hasher);
     hasher.finish()
 }
