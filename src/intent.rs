@@ -389,31 +389,10 @@ pub fn diagnostic_digest(diagnostic: &Diagnostic) -> [u8; 32] {
 }
 
 fn digest_json<T: Serialize + ?Sized>(value: &T) -> [u8; 32] {
-    // The JSON is written into a buffer and hashed in one call, not fed to the hash piece by
-    // piece (a key, a quote, a comma: a call each). The buffer is kept per thread, so hashing
-    // one of 100,000 routes allocates nothing.
-    thread_local! {
-        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
-        Ok(mut buffer) => {
-            buffer.clear();
-            // Serializing plain structs of strings, numbers and addresses cannot fail.
-            let _ = serde_json::to_writer(&mut *buffer, value);
-            let digest = Sha256::digest(buffer.as_slice()).into();
-            if buffer.capacity() > 1 << 16 {
-                // One huge document (a diagnostic quoting much) does not stay allocated.
-                *buffer = Vec::new();
-            }
-            digest
-        }
-        // Not reentrant in practice (serializing calls no hash); unbuffered if it were.
-        Err(_) => {
-            let mut hasher = HashWriter(Sha256::new());
-            let _ = serde_json::to_writer(&mut hasher, value);
-            hasher.0.finalize().into()
-        }
-    })
+    // Serializing plain structs of strings, numbers and addresses cannot fail.
+    let mut hasher = HashWriter(Sha256::new());
+    let _ = serde_json::to_writer(&mut hasher, value);
+    hasher.0.finalize().into()
 }
 
 /// PBKDF2-HMAC-SHA256 rounds of [`password_digest`]: tens of milliseconds per guess (computed
