@@ -537,8 +537,12 @@ fn start_gobgpd(dir: &Path) -> (Guard, Vec<String>) {
 }
 
 /// bgpd alone (no zebra), without a BGP listener (`-p 0`) or TCP vty (`-P 0`), its vty socket in
-/// `dir/frr`. Returns the guard and bgpgen's daemon flags.
-fn start_bgpd(dir: &Path) -> (Guard, Vec<String>) {
+/// `dir/frr`, holding the speaker's header (`router bgp`, neighbors, graceful restart: `bgpgen
+/// render` of an empty cluster with `options`, loaded through `vtysh -f`) as a bgpd started from
+/// a rendered file has it: `frr-reload.py` cannot add `bgp graceful-restart-disable` to a running
+/// instance, so bgpgen's first whole apply to a bgpd without `router bgp` fails. Returns the
+/// guard and bgpgen's daemon flags.
+fn start_bgpd(dir: &Path, options: &Path) -> (Guard, Vec<String>) {
     let run = dir.join("frr");
     fs::create_dir_all(&run).expect("frr dir");
     let conf = run.join("frr.conf");
@@ -574,6 +578,33 @@ fn start_bgpd(dir: &Path) -> (Guard, Vec<String>) {
             "show version",
         ]))
     });
+    let empty = dir.join("empty.json");
+    fs::write(
+        &empty,
+        r#"{"apiVersion": "v1", "kind": "List", "items": []}"#,
+    )
+    .expect("empty list");
+    let header = Command::new(bgpgen_bin())
+        .args(["render", "--backend", "frr", "--dry-run", "-f"])
+        .arg(&empty)
+        .arg("--options")
+        .arg(options)
+        .stderr(Stdio::null())
+        .output()
+        .expect("bgpgen render");
+    assert!(
+        header.status.success(),
+        "bgpgen render of the FRR header failed"
+    );
+    let header_file = dir.join("frr-header.conf");
+    fs::write(&header_file, &header.stdout).expect("write the FRR header");
+    // vtysh reports the warnings of the commands (graceful restart, no RIB) but applies them.
+    let _ = Command::new("vtysh")
+        .args(["--vty_socket", &vty, "-f"])
+        .arg(&header_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     let flags = vec![
         "--config-file".into(),
         conf.display().to_string(),
@@ -877,7 +908,7 @@ fn measure(args: &Args, cluster: &Cluster, backend: Backend, paging: Paging) -> 
             (guard, flags)
         }
         Backend::Gobgp => start_gobgpd(dir.path()),
-        Backend::Frr => start_bgpd(dir.path()),
+        Backend::Frr => start_bgpd(dir.path(), &options),
     };
 
     let bin = bgpgen_bin();
