@@ -242,8 +242,24 @@ impl FrrDriver {
             .is_ok()
     }
 
-    /// `frr-reload.py --reload` of the file at `--config-file`.
+    /// `frr-reload.py --reload` of the file at `--config-file`, run a second time when the
+    /// first reports errors: given a bgpd without `router bgp` (attach mode, FRR started with an
+    /// empty configuration), frr-reload.py sends the new block in passes that repeat
+    /// `bgp graceful-restart-disable`, which bgpd refuses once it has taken it ("The Graceful
+    /// Restart command used is not valid at this moment"), so the first run fails although bgpd
+    /// runs the file. The second run compares again and sends only what is still missing: a
+    /// line bgpd really refuses fails it too.
     async fn full_reload(&self) -> Result<(), ApplyError> {
+        match self.reload_once().await {
+            Err(ApplyError::RolledBack { message, .. }) => {
+                tracing::debug!(first = %message, "frr-reload.py reported errors; running it again");
+                self.reload_once().await
+            }
+            other => other,
+        }
+    }
+
+    async fn reload_once(&self) -> Result<(), ApplyError> {
         let file = self.options.config_file.display().to_string();
         let dir = self
             .options
