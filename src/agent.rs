@@ -307,7 +307,11 @@ impl Agent {
             (Some(engine), State::Changes(changes)) => {
                 let relisting = engine.relisting();
                 let delta = engine.apply_all(changes.events);
-                if delta.is_empty() && self.in_sync {
+                // The manifest source also sends when only the options file or a user template
+                // changed (no object event: the apply reads them again), so only the cluster's
+                // empty deltas are skipped.
+                let cluster = engine.snapshot().origin == crate::snapshot::Origin::Cluster;
+                if cluster && delta.is_empty() && self.in_sync {
                     // Nothing to apply: an equal object (a status heartbeat), or a relist
                     // streamed on and not complete yet. A relist that ended without a change
                     // freed its pages and list buffers: no apply will hand them back.
