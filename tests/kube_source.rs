@@ -1027,6 +1027,23 @@ async fn silent_watches_are_restarted_after_the_bound() {
     .await;
 }
 
+/// Adds `n` announced pods `many-I` on node-2 to the base cluster; returns the routes of it all.
+fn with_many_pods(api: &ApiServer, n: u32) -> Routes {
+    let mut full = base();
+    for i in 0..n {
+        let ip = format!("10.16.{}.{}", 1 + i / 250, i % 250);
+        api.apply(&pod(
+            &format!("many-{i}"),
+            "node-2",
+            "bgp-subnet",
+            &ip,
+            None,
+        ));
+        full.insert(format!("{ip}/32"));
+    }
+    full
+}
+
 /// A 410 Gone forces a relist: nothing is withdrawn while it runs (every snapshot still
 /// announces every route), an unchanged relist sends the same state, and a change made around
 /// the relist is reflected once it completes.
@@ -1036,18 +1053,7 @@ async fn gone_and_relist_keep_routes() {
         let api = ApiServer::start();
         base_cluster(&api);
         // Enough pods that a relist takes a moment.
-        let mut full = base();
-        for i in 0..200u32 {
-            let ip = format!("10.16.{}.{}", 1 + i / 250, i % 250);
-            api.apply(&pod(
-                &format!("many-{i}"),
-                "node-2",
-                "bgp-subnet",
-                &ip,
-                None,
-            ));
-            full.insert(format!("{ip}/32"));
-        }
+        let full = with_many_pods(&api, 200);
         let mut src = Source::start(&api, Scope::Node);
         let before = src.expect_routes("initial sync", &full, &[]).await;
         wait_watching(&api, "every watch open").await;
@@ -1120,19 +1126,8 @@ async fn a_streamed_relist_is_applied_whole_once_complete() {
         let api = ApiServer::start();
         api.set_paginate(true);
         base_cluster(&api);
-        let mut full = base();
         // More than one chunk of the source (1,000 events).
-        for i in 0..1200u32 {
-            let ip = format!("10.16.{}.{}", 1 + i / 250, i % 250);
-            api.apply(&pod(
-                &format!("many-{i}"),
-                "node-2",
-                "bgp-subnet",
-                &ip,
-                None,
-            ));
-            full.insert(format!("{ip}/32"));
-        }
+        let full = with_many_pods(&api, 1200);
         let mut src = Source::start(&api, Scope::Node);
         src.expect_routes("initial sync", &full, &[]).await;
         wait_watching(&api, "every watch open").await;
