@@ -292,12 +292,22 @@ impl Source {
         // The source sends what changed; the tests look at the state it describes.
         let event = match event {
             SourceEvent::Changes(changes) => {
-                let listed = changes.events.iter().any(|e| matches!(e, Event::Listed(_)));
-                let ended = changes
-                    .events
-                    .iter()
-                    .any(|e| matches!(e, Event::RelistEnd(_)));
-                if listed && !ended {
+                // Streamed: objects of a kind's list without that list's end (another kind's
+                // list may end in the same batch: the kinds list side by side).
+                let mut listed = std::collections::BTreeSet::new();
+                let mut ended = std::collections::BTreeSet::new();
+                for e in &changes.events {
+                    match e {
+                        Event::Listed(o) => {
+                            listed.insert(o.object_ref().kind);
+                        }
+                        Event::RelistEnd(kind) => {
+                            ended.insert(*kind);
+                        }
+                        _ => {}
+                    }
+                }
+                if listed.difference(&ended).next().is_some() {
                     self.streamed += 1;
                 }
                 let mut state = self
