@@ -437,6 +437,14 @@ impl Layout {
         }
     }
 
+    /// One route more (`up`) or less in every node of `path`.
+    fn count_along(&mut self, path: &[Node], up: bool) {
+        for n in path {
+            let c = self.count(*n);
+            self.set_count(*n, if up { c + 1 } else { c.saturating_sub(1) });
+        }
+    }
+
     fn remove(
         &mut self,
         family: Family,
@@ -458,10 +466,7 @@ impl Layout {
                 last.file_name()
             )));
         }
-        for n in &path {
-            let c = self.count(*n);
-            self.set_count(*n, c.saturating_sub(1));
-        }
+        self.count_along(&path, false);
         // The topmost split node that no longer holds more than LEAF_MAX routes takes back
         // its whole subtree (at most LEAF_MAX lines).
         let Some(top) = path
@@ -514,10 +519,7 @@ impl Layout {
                 last.file_name()
             )));
         }
-        for n in &path {
-            let c = self.count(*n);
-            self.set_count(*n, c + 1);
-        }
+        self.count_along(&path, true);
         let mut todo = vec![last];
         while let Some(node) = todo.pop() {
             if !Node::splits(self.count(node), node.depth) {
