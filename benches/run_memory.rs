@@ -422,32 +422,39 @@ fn bgpgen_bin() -> PathBuf {
     fs::canonicalize(&bin).expect("canonical bgpgen path")
 }
 
+/// Starts a daemon with its stdout and stderr in `log`, stopped (SIGTERM, 5 s grace) when the
+/// guard drops; `package` is the Debian package to name when it cannot start.
+fn spawn_logged(name: &'static str, mut command: Command, log: &Path, package: &str) -> Guard {
+    let file = fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name} (is {package} installed?): {e}"));
+    let term_pid = child.id();
+    Guard {
+        name,
+        child,
+        term_pid,
+        grace: Duration::from_secs(5),
+    }
+}
+
 fn start_bird(dir: &Path) -> (Guard, PathBuf) {
     let conf = dir.join("bird.conf");
     // bgpgen's first apply replaces this file and reconfigures BIRD.
     fs::write(&conf, "router id 127.0.0.1;\nprotocol device {\n}\n").expect("write bird.conf");
     let socket = dir.join("bird.ctl");
-    let log = fs::File::create(dir.join("bird.log")).expect("bird log");
-    let child = Command::new("bird")
-        .arg("-f")
+    let mut bird = Command::new("bird");
+    bird.arg("-f")
         .arg("-c")
         .arg(&conf)
         .arg("-s")
         .arg(&socket)
         .arg("-P")
-        .arg(dir.join("bird.pid"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start bird (is bird2 installed?)");
-    let pid = child.id();
-    let mut guard = Guard {
-        name: "bird",
-        child,
-        term_pid: pid,
-        grace: Duration::from_secs(5),
-    };
+        .arg(dir.join("bird.pid"));
+    let mut guard = spawn_logged("bird", bird, &dir.join("bird.log"), "bird2");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(e) = guard.exited() {
@@ -507,23 +514,12 @@ fn start_gobgpd(dir: &Path) -> (Guard, Vec<String>) {
     .expect("write gobgpd config");
     let api = format!("unix://{}", dir.join("gobgpd.sock").display());
     let log_path = dir.join("gobgpd.log");
-    let log = fs::File::create(&log_path).expect("gobgpd log");
-    let child = Command::new("gobgpd")
+    let mut gobgpd = Command::new("gobgpd");
+    gobgpd
         .arg("-f")
         .arg(&conf)
-        .args(["-t", "toml", "--pprof-disable", "--api-hosts", &api])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start gobgpd");
-    let pid = child.id();
-    let mut guard = Guard {
-        name: "gobgpd",
-        child,
-        term_pid: pid,
-        grace: Duration::from_secs(5),
-    };
+        .args(["-t", "toml", "--pprof-disable", "--api-hosts", &api]);
+    let mut guard = spawn_logged("gobgpd", gobgpd, &log_path, "gobgpd");
     wait_answers(&mut guard, &log_path, "gobgpd", || {
         quiet(Command::new("gobgp").args(["--target", &api, "global"]))
     });
@@ -549,25 +545,13 @@ fn start_bgpd(dir: &Path, options: &Path) -> (Guard, Vec<String>) {
     fs::write(&conf, "frr defaults traditional\n").expect("write frr.conf");
     let vty = run.display().to_string();
     let log_path = dir.join("bgpd.log");
-    let log = fs::File::create(&log_path).expect("bgpd log");
-    let child = Command::new("/usr/lib/frr/bgpd")
-        .arg("-f")
+    let mut bgpd = Command::new("/usr/lib/frr/bgpd");
+    bgpd.arg("-f")
         .arg(&conf)
         .args(["-Z", "-S", "-p", "0", "-P", "0", "--vty_socket", &vty, "-i"])
         .arg(run.join("bgpd.pid"))
-        .args(["--log", "stdout"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start bgpd (is frr installed?)");
-    let pid = child.id();
-    let mut guard = Guard {
-        name: "bgpd",
-        child,
-        term_pid: pid,
-        grace: Duration::from_secs(5),
-    };
+        .args(["--log", "stdout"]);
+    let mut guard = spawn_logged("bgpd", bgpd, &log_path, "frr");
     wait_answers(&mut guard, &log_path, "bgpd", || {
         quiet(Command::new("vtysh").args([
             "--vty_socket",
